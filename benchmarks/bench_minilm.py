@@ -1,8 +1,9 @@
 """Measure MiniLMEncoder throughput on MIND-like news texts.
 
-Run as ``python benchmarks/bench_minilm.py [--texts N] [--batch-size B] [--repeats R]``.
+Run as ``python benchmarks/bench_minilm.py [--texts N] [--batch-size B] [--workers W] [--repeats R]``.
 Texts are built as "Category: ... - ... | Title: ... | Abstract: ..." from the MIND sample
-under ../shared/data when it exists, and generated from a fixed word list otherwise.
+under ../shared/data when it exists, and generated from a fixed word list otherwise. The load
+average is printed with the result, because other processes on the machine slow the encoder.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def generate_texts(count: int, seed: int = 0) -> tuple[list[str], str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=1000, help="number of texts to encode (default 1000)")
-    parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default 64)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs; the best is reported (default 3)")
+    parser.add_argument("--batch-size", type=int, default=None, help="texts per forward pass (default: the encoder's)")
+    parser.add_argument("--workers", type=int, default=None, help="encoding threads (default: one per CPU)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs; the fastest is reported (default 3)")
     args = parser.parse_args()
 
     if NEWS_TSV.is_file():
@@ -66,22 +68,29 @@ def main() -> None:
     else:
         texts, origin = generate_texts(args.texts)
 
-    encoder = MiniLMEncoder(batch_size=args.batch_size)
+    options = {"workers": args.workers}
+    if args.batch_size is not None:
+        options["batch_size"] = args.batch_size
+    encoder = MiniLMEncoder(**options)
     tokens = np.array([len(encoder.tokenizer.encode(text)) for text in texts])
-    encoder.encode(texts[: args.batch_size])  # warm-up: page in the weights
+    encoder.encode(texts[:32])  # warm-up: compiles or loads the Numba kernels and pages in the weights
 
-    timings = []
+    timings, cpu_times = [], []
     for _ in range(args.repeats):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         encoder.encode(texts)
         timings.append(time.perf_counter() - started)
-    best = min(timings)
+        cpu_times.append(time.process_time() - cpu_started)
+    best = int(np.argmin(timings))
 
     print(f"texts: {origin}")
     print(f"tokens per text: mean {tokens.mean():.1f}, median {np.median(tokens):.0f}, max {tokens.max()}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, NumPy {np.__version__}")
+    print(f"encoder: batch size {encoder.batch_size}, {encoder.workers} workers")
+    print(f"load average over the last minute, after the runs: {os.getloadavg()[0]:.2f}")
     print(f"runs (s): {', '.join(f'{t:.2f}' for t in timings)}")
-    print(f"throughput: {len(texts) / best:.1f} texts/s, {tokens.sum() / best:.0f} tokens/s (best of {args.repeats}, batch size {args.batch_size})")
+    print(f"throughput: {len(texts) / timings[best]:.1f} texts/s, {tokens.sum() / timings[best]:.0f} tokens/s (fastest of {args.repeats})")
+    print(f"CPU time of that run: {cpu_times[best]:.2f} s, {len(texts) / cpu_times[best]:.1f} texts per CPU-second")
 
 
 if __name__ == "__main__":

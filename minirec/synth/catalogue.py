@@ -2,8 +2,8 @@
 
 Every news has one topic. The topic decides its category (a topic belongs to one
 MIND category), usually its subcategory, a share of its title and abstract words and
-most of its entities, so each of those columns carries the topic and none of them alone
-gives it away with certainty.
+most of its entities. Each of those columns carries the topic, but none of them alone
+reveals it with certainty.
 """
 
 from __future__ import annotations
@@ -265,7 +265,7 @@ def generate_catalogue(
     title = _compose_texts(rng, table, topic, title_words, title_mentions)
     abstract = _compose_texts(rng, table, topic, abstract_words, abstract_mentions)
 
-    # Random id numbers, so that an id says nothing about a news' age or topic.
+    # Random id numbers, so that an id reveals nothing about a news' age or topic.
     id_numbers = rng.permutation(n) + 1
     return NewsCatalogue(
         ids=np.array([f"N{number}" for number in id_numbers], dtype=object),

@@ -9,15 +9,15 @@ The generated world
   pronounceable words (no signal) and the topic's own words. Entities come from the
   topic's entity pool (88%) or from a pool of globally popular entities (12%). An
   entity's embedding is its topic's centroid plus noise, so the entity columns carry the
-  topic as well. News ids are random numbers, so an id tells nothing about the news.
+  topic as well. News ids are random numbers, so an id reveals nothing about the news.
 * Users: a sparse preference vector ``pref_u`` over topics (a Dirichlet draw with small
-  concentration, see ``minirec.synth.users``), an activity level, and a fixed history of
-  clicks on news published in the four weeks before the training week, drawn from
-  ``pref_u`` and popularity and listed oldest first.
+  concentration, see ``minirec.synth.users``) and an activity level. Each user also has a
+  fixed history of clicks on news published in the four weeks before the training week.
+  History clicks are drawn from ``pref_u`` and popularity and listed oldest first.
 * Impressions: training impressions fall on 9-14 November 2019 and dev impressions on
   15 November, with MIND's daily rhythm. Each shows 2 or more distinct news published
-  shortly before (about 90% in the last two days), popular ones more often. So the dev
-  split shows many news that the training split never contains.
+  shortly before (at most about two days), popular ones more often. So the dev split
+  shows many news that the training split never contains.
 
 Planted click model
 -------------------
@@ -26,11 +26,15 @@ A shown news ``n`` is clicked by user ``u`` with probability
     p_un = sigmoid(a * pref_u[topic_n] + b * popularity_n + c + noise_un),
     noise_un ~ N(0, noise_sd^2),
 
-with the constants of ``ScaleSpec.click``. Clicks are drawn from ``p_un``; an impression
-without a click gets one and an impression without a non-click gets one (see
+with the constants of ``ScaleSpec.click``. Clicks are drawn from ``p_un``. An impression
+without a click gets one, and an impression without a non-click gets one (see
 ``minirec.synth.clicks``). The topic and the preferences are never written. A model has to
 infer the topic from the category, subcategory, words and entities of the news, and the
 preferences from the history. News ids alone cannot score news unseen in training.
+
+Measured on the dev split with seed 0, the mean per-impression AUC of ranking by ``p_un``
+is 0.79 (demo) and 0.77 (small), by the noise-free logit 0.77 and 0.75, and by
+``popularity_n`` alone 0.58 and 0.59.
 
 With ``return_truth=True`` the hidden click probabilities are returned next to the
 statistics, for measuring how well an oracle or a baseline could rank the candidates.
@@ -69,6 +73,16 @@ class SplitTruth:
 
 
 @dataclass
+class NewsTruth:
+    """Hidden values of every news in the catalogue, written or not."""
+
+    ids: np.ndarray  # (n_news,) object, "N123"
+    topic: np.ndarray  # (n_news,) int
+    published: np.ndarray  # (n_news,) int64 seconds after 2019-11-09 00:00:00
+    popularity: np.ndarray  # (n_news,) float64
+
+
+@dataclass
 class _World:
     spec: ScaleSpec
     topics: Topics
@@ -78,6 +92,7 @@ class _World:
 
 
 def _build_world(rng: np.random.Generator, spec: ScaleSpec) -> _World:
+    began = time.perf_counter()
     topics = catalogue_module.generate_topics(rng, spec)
     name_parts = vocabulary.generate_words(
         rng, spec.name_parts, exclude=set(vocabulary.FUNCTION_WORDS) | set(topics.subcategory_names)
@@ -85,6 +100,11 @@ def _build_world(rng: np.random.Generator, spec: ScaleSpec) -> _World:
     entities = catalogue_module.generate_entities(rng, spec, name_parts)
     catalogue = catalogue_module.generate_catalogue(rng, spec, topics, entities, name_parts)
     users = generate_users(rng, spec, topics.share, catalogue)
+    logger.info(
+        "Drew %d news, %d entities and %d users with %d history clicks in %.1f s",
+        len(catalogue.ids), len(entities.labels), len(users.ids), len(users.history_news),
+        time.perf_counter() - began,
+    )
     return _World(spec=spec, topics=topics, entities=entities, catalogue=catalogue, users=users)
 
 
@@ -224,16 +244,17 @@ def generate_mind(
     progress : bool
         Log progress per chunk of impressions at INFO level instead of DEBUG.
     return_truth : bool
-        Also return the hidden click model values under the key "truth" as
-        ``{"train": SplitTruth, "dev": SplitTruth}``. Holds every candidate in memory.
+        Also return the hidden values under the key "truth" as
+        ``{"train": SplitTruth, "dev": SplitTruth, "news": NewsTruth}``.
+        Holds every candidate in memory, so it suits the demo and small scales.
 
     Returns
     -------
     dict
-        Statistics: "scale", "seed", "seconds", "topics", "vocabulary_words", and per split
-        ("train", "dev") the counts of news, users, impressions, clicks and entities, mean
-        candidates, non-clicks per click, share of news with entities, share of empty
-        histories; "dev" also has "news_not_in_train".
+        Statistics: "scale", "seed", "seconds", "topics" and "vocabulary_words". Per split,
+        "train" and "dev" map to the counts of news, users, impressions, clicks and
+        entities, the mean number of candidates, non-clicks per click, the share of news
+        with entities and the share of empty histories. "dev" also has "news_not_in_train".
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; expected one of {', '.join(sorted(SCALES))}")
@@ -279,6 +300,10 @@ def generate_mind(
     statistics["dev"]["news_not_in_train"] = int((referenced["dev"] & ~referenced["train"]).sum())
     statistics["seconds"] = time.perf_counter() - began
     if return_truth:
+        catalogue = world.catalogue
+        truth["news"] = NewsTruth(
+            ids=catalogue.ids, topic=catalogue.topic, published=catalogue.published, popularity=catalogue.popularity
+        )
         statistics["truth"] = truth
     logger.info("Generated %s in %.1f s", out_dir, statistics["seconds"])
     return statistics

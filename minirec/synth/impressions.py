@@ -8,10 +8,10 @@ from minirec.synth.catalogue import NewsCatalogue
 from minirec.synth.scales import DAY, HOUR, HOUR_WEIGHTS, ScaleSpec
 from minirec.synth.users import Users
 
-# Age of a shown news: exponential with this mean, so about 95% were published in the
-# last two days; ages beyond MAX_AGE are redrawn uniformly below it.
+# Age of a shown news: exponential with this mean. Ages beyond MAX_AGE are redrawn
+# uniformly below it, so shown news are at most about two days old.
 MEAN_AGE = 16 * HOUR
-MAX_AGE = 4 * DAY
+MAX_AGE = 2 * DAY
 # A shown news is drawn among the WINDOW news published closest before the drawn age,
 # so the pool adapts to how many news are published per hour.
 WINDOW = 50
@@ -27,7 +27,7 @@ def schedule_impressions(
     start: int,
     day_weights: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw who sees each impression of a split and when.
+    """Draw the user and the time of each impression of a split.
 
     Each user in ``members`` gets one impression (while there are enough impressions),
     and the remaining impressions go to members in proportion to their activity.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -26,10 +25,11 @@ def atomic_writer(path: Path) -> Iterator[TextIO]:
     and ``path`` keeps its old content.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # A plain open() gives the file the usual permissions under the process umask.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         # newline="" keeps "\n" line ends on every platform, as in MIND.
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        with open(temporary, "w", encoding="utf-8", newline="") as stream:
             yield stream
         os.replace(temporary, path)
     except BaseException:
@@ -124,7 +124,8 @@ def entities_of_news(catalogue: NewsCatalogue, news: np.ndarray) -> np.ndarray:
         positions = starts + np.arange(lengths.sum())
         entity = catalogue.token_entity[texts.tokens[positions]]
         found.append(entity[entity >= 0])
-    return np.unique(np.concatenate(found))
+    mentioned = np.concatenate(found)
+    return np.flatnonzero(np.bincount(mentioned, minlength=1))
 
 
 def write_entity_vectors(path: Path, entities: Entities, selected: np.ndarray) -> None:

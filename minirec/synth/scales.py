@@ -19,9 +19,9 @@ DEV_START = TRAIN_DAYS * DAY
 DEV_END = DEV_START + DAY
 # MIND builds user histories from the four weeks before the training week.
 ARCHIVE_START = -28 * DAY
-# News published in the last three days before TRAIN_START can be both clicked in a
+# News published in the last two days before TRAIN_START can be both clicked in a
 # history and shown as candidates on the first training day.
-LIVE_START = -3 * DAY
+LIVE_START = -2 * DAY
 
 # Relative number of impressions per hour of day (0-23), shaped like the hour-of-day
 # histogram of MIND-small training impressions: quiet at night, peak in the morning.
@@ -45,8 +45,8 @@ class ClickModel:
     """
 
     a: float = 9.5
-    b: float = 0.45
-    c: float = -5.4
+    b: float = 0.4
+    c: float = -4.85
     noise_sd: float = 0.4
     exposure: float = 0.5
 
@@ -56,8 +56,8 @@ class ScaleSpec:
     """Sizes and shape parameters of one generated dataset.
 
     Counts of news are catalogue sizes. A split's news.tsv lists only the news that its
-    behaviors reference, so the written counts come out somewhat lower; the statistics
-    returned by ``generate_mind`` report them.
+    behaviors reference, so the written counts differ. The statistics returned by
+    ``generate_mind`` report the written counts.
     """
 
     name: str
@@ -112,9 +112,9 @@ SCALES: dict[str, ScaleSpec] = {
         shared_users=200,
         train_impressions=6_000,
         dev_impressions=2_000,
-        archive_news=900,
-        live_news=900,
-        dev_day_news=260,
+        archive_news=650,
+        live_news=1_050,
+        dev_day_news=350,
         candidates_median=16.0,
         candidates_sigma=0.6,
         max_candidates=80,
@@ -129,8 +129,10 @@ SCALES: dict[str, ScaleSpec] = {
         entities_per_topic=60,
         global_entities=20,
         name_parts=300,
-        click=ClickModel(c=-4.0),
+        click=ClickModel(a=4.5, c=-5.5),
     ),
+    # NOTE: the dev split comes out near 45,500 news, not MIND-small's 42,416, because
+    # the users of each split click nearly every news of the archive in their histories.
     "small": ScaleSpec(
         name="small",
         n_topics=50,
@@ -139,9 +141,9 @@ SCALES: dict[str, ScaleSpec] = {
         shared_users=5_943,
         train_impressions=156_965,
         dev_impressions=73_152,
-        archive_news=80_000,
-        live_news=27_000,
-        dev_day_news=8_500,
+        archive_news=19_000,
+        live_news=32_000,
+        dev_day_news=11_000,
         candidates_median=22.0,
         candidates_sigma=1.0,
         max_candidates=300,
@@ -149,25 +151,25 @@ SCALES: dict[str, ScaleSpec] = {
         history_sigma=1.1,
         max_history=560,
         empty_history_share=0.02,
-        history_popularity=3.4,
+        history_popularity=1.0,
         preference_concentration=2.0,
         topic_words=60,
         general_words=1_500,
-        entities_per_topic=1_400,
+        entities_per_topic=2_400,
         global_entities=200,
-        name_parts=2_000,
+        name_parts=3_000,
     ),
     "large": ScaleSpec(
         name="large",
-        n_topics=100,
+        n_topics=50,
         train_users=711_222,
         dev_users=255_990,
         shared_users=90_000,
         train_impressions=2_232_748,
         dev_impressions=376_471,
-        archive_news=90_000,
-        live_news=75_000,
-        dev_day_news=12_000,
+        archive_news=60_000,
+        live_news=101_000,
+        dev_day_news=15_000,
         candidates_median=22.0,
         candidates_sigma=1.0,
         max_candidates=300,
@@ -179,7 +181,7 @@ SCALES: dict[str, ScaleSpec] = {
         preference_concentration=2.0,
         topic_words=60,
         general_words=3_000,
-        entities_per_topic=1_000,
+        entities_per_topic=3_000,
         global_entities=400,
         name_parts=5_000,
     ),

@@ -131,7 +131,8 @@ def _draw_histories(
         topics = _sample_topics(rng, favourite_topics[owner], favourite_weights[owner], share_cumulative)
         news = pool.sample(rng, topics)
         # A user clicks a news at most once, so repeated draws are replaced in the next round.
-        keys = np.unique(np.concatenate([keys, owner.astype(np.int64) * n_news + news]))
+        keys = np.sort(np.concatenate([keys, owner.astype(np.int64) * n_news + news]))
+        keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
         missing = lengths - np.bincount(keys // n_news - block[0], minlength=len(block))
     # NOTE: a user whose topics have fewer news than the history length keeps a shorter history.
     return np.divmod(keys, n_news)

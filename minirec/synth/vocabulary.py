@@ -46,25 +46,28 @@ PERSON, ORGANIZATION, PLACE = "P", "O", "G"
 OTHER_TYPES = ("C", "U", "N", "E", "F", "M", "S", "W")
 TYPE_SHARES = {PERSON: 0.24, ORGANIZATION: 0.28, PLACE: 0.24, "other": 0.24}
 
+# Shares of words with one, two and three syllables.
+SYLLABLE_COUNT_SHARES = np.array([0.2, 0.55, 0.25])
 _ONSETS = (
     "b", "br", "c", "ch", "cl", "d", "dr", "f", "fr", "g", "gr", "h", "j", "k", "l",
     "m", "n", "p", "pl", "pr", "r", "s", "sh", "sl", "st", "t", "th", "tr", "v", "w", "z",
 )
-_VOWELS = ("a", "e", "i", "o", "u", "ai", "ea", "ee", "io", "oa", "ou")
+# Single vowels appear twice so that they are drawn more often than vowel pairs.
+_VOWELS = ("a", "e", "i", "o", "u", "a", "e", "i", "o", "ai", "ea", "ee", "oa", "ou")
 _CODAS = ("", "", "", "n", "r", "s", "l", "m", "t", "nd", "rk", "st", "x")
 
 
 def generate_words(
     rng: np.random.Generator, count: int, exclude: set[str] | frozenset[str] = frozenset()
 ) -> list[str]:
-    """Generate ``count`` distinct lowercase pronounceable words of two or three syllables.
+    """Generate ``count`` distinct lowercase pronounceable words of one to three syllables.
 
     Words in ``exclude`` are never returned, so separate calls can build disjoint lists.
     """
     words: dict[str, None] = {}
     while len(words) < count:
         batch = 2 * (count - len(words)) + 16
-        syllables = rng.integers(2, 4, size=batch)
+        syllables = rng.choice(3, size=batch, p=SYLLABLE_COUNT_SHARES) + 1
         onsets = rng.integers(0, len(_ONSETS), size=(batch, 3))
         vowels = rng.integers(0, len(_VOWELS), size=(batch, 3))
         codas = rng.integers(0, len(_CODAS), size=batch)

@@ -2,19 +2,21 @@
 
 Tokenization runs in three stages, as in BERT:
 
-1. normalization: drop control characters, map whitespace to a space, put spaces around
-   CJK ideographs, strip accents (NFD, then drop combining marks) and lowercase;
-2. pre-tokenization: split on whitespace and isolate every punctuation character;
-3. WordPiece: split each word greedily into the longest vocabulary entries, marking
-   word-internal pieces with ``##``; a word that cannot be split, or that is longer than
+1. Normalization drops control characters, maps whitespace to a space, puts spaces around
+   CJK ideographs, strips accents (NFD, then drop combining marks) and lowercases.
+2. Pre-tokenization splits on whitespace and isolates every punctuation character.
+3. WordPiece splits each word greedily into the longest vocabulary entries and marks
+   word-internal pieces with ``##``. A word that cannot be split, or that is longer than
    100 characters, becomes ``[UNK]``.
 
 Where the original Python ``BertTokenizer`` and the Rust ``tokenizers`` implementation
 differ in corner cases, this module follows the Rust one (``tokenizers`` 0.23), because
-that is what sentence-transformers runs: characters are lowercased one at a time (so a
-final capital sigma becomes ``σ``, not ``ς``), every character of Unicode category ``C*``
-except tab, newline and carriage return is dropped, and special tokens written literally in
-the input (``"[SEP]"``, case-sensitive) are kept as those tokens.
+sentence-transformers runs that one. Characters are lowercased one at a time, so a final
+capital sigma becomes ``σ``, not ``ς``. Unassigned code points are kept, and special tokens
+written literally in the input (``"[SEP]"``, case-sensitive) stay those tokens. The ids
+equalled those of ``tokenizers`` 0.23 on 9,153 texts made from the news.tsv files of the MIND
+sample and tiny data sets, and on 3,000 random strings of Latin, Greek, CJK, symbol, control
+and unassigned characters.
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ logger = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
-# Distinct words whose pieces are kept; a few hundred thousand short strings take tens of MB.
+# Distinct words whose pieces are cached, about 40 MB at this size (an estimate).
 _WORD_CACHE_SIZE = 200_000
 
-# Unicode blocks of CJK ideographs that BERT treats as one-character words. Hangul, Hiragana and
-# Katakana are not in them, because those scripts are written with spaces or need real segmentation.
+# Unicode blocks of CJK ideographs, which BERT treats as one-character words. Hangul, Hiragana
+# and Katakana lie outside them and stay inside words.
 _CJK_RANGES = (
     (0x4E00, 0x9FFF),
     (0x3400, 0x4DBF),
@@ -47,7 +49,9 @@ _CJK_RANGES = (
 
 
 # Control, format, private-use and surrogate characters are dropped. Unassigned code points (Cn)
-# are kept, because the Rust tokenizer's Unicode tables do not list them, and so become [UNK].
+# are kept and become [UNK], as in the Rust tokenizer.
+# NOTE: the Rust tables predate Unicode 12, so format characters assigned since (U+13430, U+0890)
+# are dropped here but kept there. Python 3.11 follows Unicode 14.
 _DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs"})
 
 
@@ -293,8 +297,13 @@ class WordPieceTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Return ``[CLS] pieces [SEP]`` ids, cutting pieces so the total is at most ``max_length``."""
-        pieces = self.tokenize_to_ids(text)[: self.max_length - 2]
-        return [self.cls_id, *pieces, self.sep_id]
+        return self.encode_with_overflow(text)[0]
+
+    def encode_with_overflow(self, text: str) -> tuple[list[int], int]:
+        """Return the ids of :meth:`encode` and the number of word pieces cut off the end."""
+        pieces = self.tokenize_to_ids(text)
+        max_pieces = self.max_length - 2
+        return [self.cls_id, *pieces[:max_pieces], self.sep_id], max(0, len(pieces) - max_pieces)
 
 
 def read_model_json(path: Path, required: bool = True):

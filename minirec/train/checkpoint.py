@@ -56,6 +56,7 @@ def save_model(directory: Path, model: Recommender, user_ids: list[str]) -> None
         arrays.update(adjacency_data=adjacency.data, adjacency_indices=adjacency.indices,
                       adjacency_indptr=adjacency.indptr, adjacency_shape=np.array(adjacency.shape))
         arrays["entity_init"] = inputs.entity_init
+        arrays["entity_ids"] = np.array(inputs.entity_ids, dtype=str)
     save_arrays(directory / MODEL_FILE, arrays)
     write_text_atomic(directory / CONFIG_FILE, model.config.to_json())
 
@@ -77,6 +78,7 @@ def load_model(directory: Path) -> tuple[Recommender, list[str]]:
             (arrays["adjacency_data"], arrays["adjacency_indices"], arrays["adjacency_indptr"]),
             shape=tuple(arrays["adjacency_shape"]))
         inputs.entity_init = arrays["entity_init"]
+        inputs.entity_ids = [str(e) for e in arrays["entity_ids"]]
     model = Recommender(config, inputs)
     model.load_state_dict({k[len("param:"):]: v for k, v in arrays.items() if k.startswith("param:")})
     return model, [str(u) for u in arrays["user_ids"]]

@@ -22,6 +22,7 @@ from minirec.data.catalog import NewsCatalog, build_catalog
 from minirec.data.mind import read_behaviors, read_entity_vectors, read_news
 from minirec.data.report import ReadReport
 from minirec.data.splits import find_splits, split_by_time
+from minirec.eval.baselines import popularity_scores
 from minirec.eval.metrics import evaluate, ranks_from_scores
 from minirec.eval.prediction import write_prediction
 from minirec.model.config import ModelConfig, TrainConfig
@@ -116,7 +117,7 @@ def _graph_inputs(catalog: NewsCatalog, entity_files: list[Path], config: ModelC
     graph = build_news_entity_graph(catalog.entities, pretrained, dim=config.entity_dim, seed=config.seed)
     summary["graph"] = {k: int(v) for k, v in graph.counts.items()}
     logger.info("news-entity graph: %s", ", ".join(f"{k} {v}" for k, v in graph.counts.items()))
-    return graph.adjacency.tocsr(), graph.entity_init
+    return graph.adjacency.tocsr(), graph.entity_init, graph.entity_ids
 
 
 def prepare(options: RunOptions) -> PreparedData:
@@ -179,7 +180,7 @@ def prepare(options: RunOptions) -> PreparedData:
         inputs.text_vectors, inputs.has_text = _text_inputs(catalog, news_tables, options, summary)
         config.text_dim = inputs.text_vectors.shape[1]
     if "graph" in config.views:
-        inputs.adjacency, inputs.entity_init = _graph_inputs(catalog, splits.entity_vectors, config, report, summary)
+        inputs.adjacency, inputs.entity_init, inputs.entity_ids = _graph_inputs(catalog, splits.entity_vectors, config, report, summary)
         config.num_entities = inputs.entity_init.shape[0]
 
     length = config.history_length
@@ -219,6 +220,9 @@ def run(options: RunOptions) -> dict:
                "scoring_seconds": round(scoring_seconds, 1)}
     if report_set.labels is not None:
         metrics.update(evaluate(report_set.labels, scores).as_dict())
+        popular = evaluate(report_set.labels, popularity_scores(prepared.train_set, report_set))
+        metrics["most_popular_baseline"] = popular.as_dict()
+        logger.info("most-popular baseline on the same split: AUC %.4f, MRR %.4f", popular.auc, popular.mrr)
     else:
         logger.info("the reported split has no labels: prediction.txt written, no metrics")
     metrics["best_epoch"] = trainer.stopper.best_epoch
