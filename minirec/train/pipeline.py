@@ -84,8 +84,7 @@ def _text_inputs(catalog: NewsCatalog, news_tables, options: RunOptions, summary
             texts.setdefault(news_id, news_text(table.category[i], table.subcategory[i], table.title[i], table.abstract[i]))
     corpus = [texts[catalog.ids[row - 1]] for row in rows_with_text]
     started = time.monotonic()
-    encoder = LSAEncoder(dim=options.text_dim).fit(corpus)
-    vectors = encoder.transform(corpus)
+    vectors = LSAEncoder(dim=options.text_dim).fit_transform(corpus)
     matrix = np.zeros((len(catalog), vectors.shape[1]), dtype=np.float32)
     matrix[rows_with_text] = vectors
     has_text = np.zeros(len(catalog), dtype=bool)
