@@ -113,8 +113,8 @@ def matmul(a, b) -> Tensor:
         out = (folded @ b.data).reshape(a.shape[:-1] + (b.shape[-1],))
         return Tensor.from_op(out, (a, b), folded_backward)
 
-    # NumPy hands a stack of matrices to BLAS only when each one is contiguous, and otherwise falls
-    # back to a plain loop that is tens of times slower; the transposes of attention produce such views.
+    # NumPy may fall back to a plain loop instead of BLAS for a stack of non-contiguous matrices, such
+    # as the head-split views of attention. Copying them first made a training step about 3x faster here.
     contiguous = np.ascontiguousarray
 
     def backward(g):

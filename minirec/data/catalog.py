@@ -79,7 +79,7 @@ def build_catalog(news_tables: list[News], training: Behaviors, others: list[Beh
     """Build the catalogue of every news id that a news table or a behaviors file mentions.
 
     The news-ID embedding gets a row only for news that the ``training`` impressions mention (in a
-    history or as a candidate): an ID vector of a news item that training never showed would stay at
+    history or as a candidate). An ID vector of a news item that training never showed would stay at
     its random start, so such news get ID row 0 and the model relies on their text and graph views.
     When two news tables list the same id, the first one's row is kept.
     """

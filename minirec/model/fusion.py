@@ -1,8 +1,8 @@
 """Fusion of a news item's views (ID, text, graph) into one vector.
 
 Every fusion takes ``z`` of shape (news, views, dim) and a boolean ``available`` of shape
-(news, views): a news item without text, without a news.tsv row, or never seen in training lacks
-the matching view, and fusion must not let a placeholder vector speak for it. Each returns the fused
+(news, views). A news item without text, without a news.tsv row, or never seen in training lacks
+the matching view, so fusion must not let a placeholder vector speak for it. Each returns the fused
 vectors (news, dim) and per-view weights (news, views) that sum to 1 over the available views, so
 training can report how much each view is used.
 """

@@ -5,7 +5,7 @@ Views (each brought to ``dim`` by Linear -> LayerNorm -> ReLU -> Dropout):
 * **id**: a learnable embedding per news item seen in training;
 * **text**: a fixed text embedding (LSA, MiniLM, OpenAI or any precomputed vector);
 * **graph**: GraphSAGE over the news–entity graph. Entity nodes start from their TransE vectors and
-  are fine-tuned; news nodes start from a learnable embedding of their category, so a news item
+  are fine-tuned. News nodes start from a learnable embedding of their category, so a news item
   with no entity still has a defined, trainable input.
 
 The fused vector goes through one more :class:`Linear` with no activation. Every view ends in ReLU,
@@ -95,8 +95,8 @@ class NewsEncoder(Module):
         rows = np.asarray(rows, dtype=np.int64)
         available = self.availability(rows)
         if self.training and "id" in self.views and self.config.id_view_dropout > 0 and len(self.views) > 1:
-            # Hide the ID view of some news so the other views learn to carry news that training never
-            # showed (most candidates of a later day); only where another view exists.
+            # Hide the ID view of some news, where another view exists, so that the other views learn
+            # to carry news that training never showed (most candidates of a later day).
             column = self.views.index("id")
             others = np.delete(available, column, axis=1).any(axis=1)
             hidden = (self.rng.random(rows.size) < self.config.id_view_dropout) & others
@@ -107,8 +107,8 @@ class NewsEncoder(Module):
             if view == "id":
                 vectors.append(self.id_projection(self.id_embedding(self.id_row[rows])))
                 continue
-            # Text and graph run only on the news that have them (on real MIND folders most referenced
-            # news have no news.tsv row); the others get a zero vector that fusion masks out anyway.
+            # Text and graph run only on the news that have them, because in real MIND folders most
+            # referenced news have no news.tsv row. The others get a zero vector that fusion masks out.
             present = np.flatnonzero(available[:, column] | (view == "graph") & self.has_row[rows])
             if view == "text":
                 computed = self.text_projection(Tensor(self.inputs.text_vectors[rows[present]]))

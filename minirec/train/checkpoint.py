@@ -1,6 +1,6 @@
 """Saving and loading a trained model with everything its predictions depend on.
 
-A model directory holds ``config.json`` (the :class:`ModelConfig`) and ``model.npz``: the parameters,
+A model directory contains ``config.json`` (the :class:`ModelConfig`) and ``model.npz``: the parameters,
 the BatchNorm running statistics, the news catalogue, the text vectors, the graph adjacency and the
 user vocabulary. Nothing is rebuilt at load time, so evaluation sees exactly the inputs training saw.
 No pickle is written or read.

@@ -34,6 +34,8 @@ from minirec.train.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
+LSA_FILE = "text_encoder_lsa.npz"
+
 
 @dataclass
 class RunOptions:
@@ -54,6 +56,7 @@ class PreparedData:
 
     inputs: NewsInputs
     user_ids: list[str]
+    text_encoder: object
     train_set: object
     valid_set: object
     report_set: object
@@ -61,7 +64,8 @@ class PreparedData:
     summary: dict
 
 
-def _text_inputs(catalog: NewsCatalog, news_tables, options: RunOptions, summary: dict) -> tuple[np.ndarray, np.ndarray]:
+def _text_inputs(catalog: NewsCatalog, news_tables, options: RunOptions, summary: dict):
+    """Return text vectors and availability per catalogue row, and the fitted LSA encoder (or None)."""
     from minirec.text.compose import news_text
 
     rows_with_text = np.flatnonzero(catalog.has_row)
@@ -74,7 +78,7 @@ def _text_inputs(catalog: NewsCatalog, news_tables, options: RunOptions, summary
         summary["text_source"] = f"file {options.text_embeddings}"
         logger.info("text vectors: %d of %d catalogue news from %s (%d-d)", int(has_text.sum()), len(catalog) - 1,
                     options.text_embeddings, matrix.shape[1])
-        return matrix.astype(np.float32), has_text
+        return matrix.astype(np.float32), has_text, None
 
     from minirec.text.lsa import LSAEncoder
 
@@ -84,7 +88,8 @@ def _text_inputs(catalog: NewsCatalog, news_tables, options: RunOptions, summary
             texts.setdefault(news_id, news_text(table.category[i], table.subcategory[i], table.title[i], table.abstract[i]))
     corpus = [texts[catalog.ids[row - 1]] for row in rows_with_text]
     started = time.monotonic()
-    vectors = LSAEncoder(dim=options.text_dim).fit_transform(corpus)
+    encoder = LSAEncoder(dim=options.text_dim)
+    vectors = encoder.fit_transform(corpus)
     matrix = np.zeros((len(catalog), vectors.shape[1]), dtype=np.float32)
     matrix[rows_with_text] = vectors
     has_text = np.zeros(len(catalog), dtype=bool)
@@ -92,7 +97,7 @@ def _text_inputs(catalog: NewsCatalog, news_tables, options: RunOptions, summary
     summary["text_source"] = f"LSA ({vectors.shape[1]}-d) fitted on {len(corpus)} news texts"
     logger.info("text vectors: LSA %d-d fitted on %d news texts in %.1fs", vectors.shape[1], len(corpus),
                 time.monotonic() - started)
-    return matrix, has_text
+    return matrix, has_text, encoder
 
 
 def _graph_inputs(catalog: NewsCatalog, entity_files: list[Path], config: ModelConfig, report: ReadReport, summary: dict):
@@ -175,8 +180,9 @@ def prepare(options: RunOptions) -> PreparedData:
     config.num_users = len(user_ids) + 1
     config.num_categories = len(catalog.categories)
     inputs = NewsInputs(catalog=catalog)
+    text_encoder = None
     if "text" in config.views:
-        inputs.text_vectors, inputs.has_text = _text_inputs(catalog, news_tables, options, summary)
+        inputs.text_vectors, inputs.has_text, text_encoder = _text_inputs(catalog, news_tables, options, summary)
         config.text_dim = inputs.text_vectors.shape[1]
     if "graph" in config.views:
         inputs.adjacency, inputs.entity_init, inputs.entity_ids = _graph_inputs(catalog, splits.entity_vectors, config, report, summary)
@@ -190,7 +196,7 @@ def prepare(options: RunOptions) -> PreparedData:
     for line in report.lines():
         logger.info("  %s", line)
     logger.info("data prepared in %.1fs", time.monotonic() - started)
-    return PreparedData(inputs, user_ids, train_set, valid_set, report_set, report_split, summary)
+    return PreparedData(inputs, user_ids, text_encoder, train_set, valid_set, report_set, report_split, summary)
 
 
 def run(options: RunOptions) -> dict:
@@ -205,6 +211,10 @@ def run(options: RunOptions) -> dict:
     trainer = Trainer(model, prepared.train_set, prepared.valid_set, options.train, out, prepared.user_ids,
                       progress=options.progress, checkpoint_seconds=options.checkpoint_seconds)
     trainer.resume()
+    if prepared.text_encoder is not None:
+        # Saved beside the model so that news added after training can be embedded the same way.
+        (out / "model").mkdir(parents=True, exist_ok=True)
+        prepared.text_encoder.save(out / "model" / LSA_FILE)
     started = time.monotonic()
     history = trainer.fit()
     training_seconds = time.monotonic() - started

@@ -2,7 +2,7 @@
 
 Each step encodes the batch's distinct news once, each user once per impression, and scores every
 candidate of every impression against its user. After each epoch the model is evaluated on the
-validation impressions; the learning rate schedule and early stopping follow validation AUC, and
+validation impressions. The learning-rate schedule and early stopping follow validation AUC, and
 the best epoch's weights are kept.
 
 A checkpoint is written every ``checkpoint_seconds`` and at the end of each epoch. A run started
