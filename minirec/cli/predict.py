@@ -42,13 +42,16 @@ def main(model_dir, behaviors, out):
     impressions = encode_impressions(table, model.news_encoder.inputs.catalog, user_index,
                                      model.config.history_length, report)
     scores = model.predict(impressions)
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_prediction(out, impressions.impression_ids, [ranks_from_scores(s) for s in scores])
     for line in report.lines():
         log.info("  %s", line)
     click.echo(f"{len(scores)} impressions ranked in {time.monotonic() - started:.1f}s, written to {out}")
     if impressions.labels is not None:
         result = evaluate(impressions.labels, scores)
-        click.echo(f"AUC {result.auc:.4f}  MRR {result.mrr:.4f}  nDCG@5 {result.ndcg5:.4f}  nDCG@10 {result.ndcg10:.4f}")
+        click.echo(f"AUC {result.auc:.4f}  MRR {result.mrr:.4f}  nDCG@5 {result.ndcg5:.4f}  nDCG@10 {result.ndcg10:.4f}  "
+                   f"({result.n_scored} impressions scored, {result.n_skipped} without both a click and a "
+                   "non-click skipped)")
 
 
 if __name__ == "__main__":

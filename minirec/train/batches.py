@@ -37,8 +37,13 @@ def encode_impressions(behaviors: Behaviors, catalog: NewsCatalog, user_index: d
                        indices: np.ndarray | None = None) -> ImpressionSet:
     """Map the impressions at ``indices`` (all by default) to catalogue rows and user rows.
 
-    Counted in ``report``: histories cut to ``history_length``, ids the catalogue does not hold, and
-    impressions of users not seen in training (they are still scored, with the unknown-user row).
+    A history keeps its last ``history_length`` ids, which in MIND's order are the most recent
+    clicks. History ids missing from the catalogue are then dropped, and candidate ids missing from
+    it map to row 0, so every candidate is still scored.
+
+    Counted in ``report``: histories cut to ``history_length``, ids the catalogue does not hold,
+    history and candidate ids without a news.tsv row (ID-only news), and impressions of users not
+    seen in training (they are still scored, with the unknown-user row).
     """
     report = report if report is not None else ReadReport()
     if indices is None:
@@ -62,6 +67,7 @@ def encode_impressions(behaviors: Behaviors, catalog: NewsCatalog, user_index: d
         if user_row == 0:
             report.add("unknown_user")
         users.append(user_row)
+    _count_id_only_news(catalog, histories, candidates, report)
     return ImpressionSet(
         impression_ids=[behaviors.impression_ids[i] for i in indices],
         user_rows=np.asarray(users, dtype=np.int64),
@@ -70,6 +76,21 @@ def encode_impressions(behaviors: Behaviors, catalog: NewsCatalog, user_index: d
         labels=labels if behaviors.labels is not None else None,
         times=np.asarray(behaviors.times)[indices],
     )
+
+
+def _count_id_only_news(catalog: NewsCatalog, histories: list[np.ndarray], candidates: list[np.ndarray],
+                        report: ReadReport) -> None:
+    """Count history and candidate ids that the catalogue contains without a news.tsv row.
+
+    Row 0 (an id missing from the catalogue) is left out, because ``unknown_news`` counts it already.
+    """
+    for key, rows_list in (("history_news_without_row", histories), ("candidate_news_without_row", candidates)):
+        if not rows_list:
+            continue
+        rows = np.concatenate(rows_list)
+        count = int((~catalog.has_row[rows[rows > 0]]).sum())
+        if count:
+            report.add(key, count)
 
 
 @dataclass

@@ -120,6 +120,9 @@ def _graph_inputs(catalog: NewsCatalog, entity_files: list[Path], config: ModelC
         logger.info("no entity_embedding.vec found: entity vectors start random and are learned")
     graph = build_news_entity_graph(catalog.entities, pretrained, dim=config.entity_dim, seed=config.seed)
     summary["graph"] = {k: int(v) for k, v in graph.counts.items()}
+    # The graph's own count includes the padding row and every ID-only news; this one does not.
+    summary["graph"]["news_with_row_without_entities"] = int(
+        sum(1 for row in np.flatnonzero(catalog.has_row) if not catalog.entities[row]))
     logger.info("news-entity graph: %s", ", ".join(f"{k} {v}" for k, v in graph.counts.items()))
     return graph.adjacency.tocsr(), graph.entity_init, graph.entity_ids
 
@@ -141,6 +144,7 @@ def prepare(options: RunOptions) -> PreparedData:
         report_behaviors = read_behaviors(splits.dev / "behaviors.tsv", report)
         train_idx, valid_idx = split_by_time(train_behaviors, fraction)
         report_split = f"dev ({splits.dev})"
+        validation_split = f"the latest {fraction:.0%} of train impressions by time ({splits.train})"
         logger.info("validation: the latest %.0f%% of train impressions; reported metrics: dev", fraction * 100)
     else:
         earlier, test_idx = split_by_time(train_behaviors, fraction)
@@ -148,7 +152,8 @@ def prepare(options: RunOptions) -> PreparedData:
         earlier_behaviors = train_behaviors.subset(earlier)
         inner_train, inner_valid = split_by_time(earlier_behaviors, fraction / (1 - fraction))
         train_idx, valid_idx = earlier[inner_train], earlier[inner_valid]
-        report_split = "test (the latest 10% of train impressions, held out)"
+        report_split = f"test (the latest {fraction:.0%} of train impressions, held out)"
+        validation_split = f"the {fraction:.0%} of train impressions before the held-out test ({splits.train})"
         logger.info("no dev split in %s: the latest %.0f%% of train impressions are held out as the reported test "
                     "split, and the %.0f%% before them validate", options.data, fraction * 100, fraction * 100)
 
@@ -164,6 +169,7 @@ def prepare(options: RunOptions) -> PreparedData:
         "data": str(options.data),
         "impressions": {"train": len(training), "validation": len(validation), "reported": len(report_behaviors)},
         "reported_split": report_split,
+        "validation_split": validation_split,
         "news_in_catalog": len(catalog) - 1,
         "news_with_row": int(catalog.has_row.sum()),
         "id_only_news": int((~catalog.has_row[1:]).sum()),
@@ -223,12 +229,17 @@ def run(options: RunOptions) -> dict:
     scores = model.predict(prepared.report_set)
     scoring_seconds = time.monotonic() - started
     report_set = prepared.report_set
-    write_prediction(out / "prediction.txt", report_set.impression_ids, [ranks_from_scores(s) for s in scores])
+    ranks = [ranks_from_scores(s) for s in scores]
+    write_prediction(out / "prediction.txt", report_set.impression_ids, ranks)
 
     metrics = {"split": prepared.report_split, "training_seconds": round(training_seconds, 1),
                "scoring_seconds": round(scoring_seconds, 1)}
     if report_set.labels is not None:
-        metrics.update(evaluate(report_set.labels, scores).as_dict())
+        # The headline metrics are computed from the written ranks, as MIND's leaderboard and
+        # minirec-eval compute them: there ties are already broken, while AUC on raw scores counts
+        # a tie as 1/2. The raw-score AUC is kept beside them.
+        metrics.update(evaluate(report_set.labels, [1.0 / r for r in ranks]).as_dict())
+        metrics["auc_raw_scores"] = evaluate(report_set.labels, scores).auc
         popular = evaluate(report_set.labels, popularity_scores(prepared.train_set, report_set))
         metrics["most_popular_baseline"] = popular.as_dict()
         logger.info("most-popular baseline on the same split: AUC %.4f, MRR %.4f", popular.auc, popular.mrr)
