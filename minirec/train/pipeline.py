@@ -240,7 +240,8 @@ def run(options: RunOptions) -> dict:
         # a tie as 1/2. The raw-score AUC is kept beside them.
         metrics.update(evaluate(report_set.labels, [1.0 / r for r in ranks]).as_dict())
         metrics["auc_raw_scores"] = evaluate(report_set.labels, scores).auc
-        popular = evaluate(report_set.labels, popularity_scores(prepared.train_set, report_set))
+        popular_ranks = [ranks_from_scores(s) for s in popularity_scores(prepared.train_set, report_set)]
+        popular = evaluate(report_set.labels, [1.0 / r for r in popular_ranks])
         metrics["most_popular_baseline"] = popular.as_dict()
         logger.info("most-popular baseline on the same split: AUC %.4f, MRR %.4f", popular.auc, popular.mrr)
     else:
