@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from minirec.autograd import Tensor, ops
+from minirec.graph import kernels
 from minirec.graph.kernels import (
     csr_mean_aggregate,
     csr_mean_aggregate_reference,
@@ -156,3 +158,47 @@ def test_inconsistent_csr_arrays_are_rejected():
 def test_gradient_with_wrong_rows_is_rejected():
     with pytest.raises(ValueError, match=r"G must have shape \(1, d\)"):
         csr_mean_aggregate_transpose(np.array([0, 1]), np.array([0]), np.array([1.0]), np.ones((3, 2)), 2)
+
+
+def test_threaded_kernels_match_serial(monkeypatch):
+    matrix = random_csr(300, 200, 0.05, seed=12)
+    rng = np.random.default_rng(13)
+    X = rng.standard_normal((200, 7)).astype(np.float32)
+    G = rng.standard_normal((300, 7)).astype(np.float32)
+    serial = csr_mean_aggregate(*csr_arrays(matrix), X), csr_mean_aggregate_transpose(*csr_arrays(matrix), G, 200)
+
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_WORK", 0)
+    threaded = csr_mean_aggregate(*csr_arrays(matrix), X), csr_mean_aggregate_transpose(*csr_arrays(matrix), G, 200)
+
+    np.testing.assert_array_equal(threaded[0], serial[0])
+    np.testing.assert_array_equal(threaded[1], serial[1])
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_sparse_matmul_matches_scipy_reference(index_dtype):
+    matrix = random_csr(40, 60, 0.08, seed=14)
+    matrix.indptr, matrix.indices = matrix.indptr.astype(index_dtype), matrix.indices.astype(index_dtype)
+    rng = np.random.default_rng(15)
+    x = Tensor(rng.standard_normal((60, 5)).astype(np.float32), requires_grad=True)
+    upstream = rng.standard_normal((40, 5)).astype(np.float32)
+
+    y = ops.sparse_matmul(matrix, x)
+    (y * upstream).sum().backward()
+
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.data, csr_mean_aggregate_reference(*csr_arrays(matrix), x.data), rtol=1e-5, atol=1e-6)
+    expected_grad = csr_mean_aggregate_transpose_reference(*csr_arrays(matrix), upstream, 60)
+    np.testing.assert_allclose(x.grad, expected_grad, rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_matmul_of_vector():
+    matrix = sp.csr_matrix(np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]]))
+
+    y = ops.sparse_matmul(matrix, Tensor(np.array([2.0, 4.0, 8.0])))
+
+    np.testing.assert_array_equal(y.data, [3.0, 8.0])
+
+
+def test_sparse_matmul_rejects_shape_mismatch():
+    with pytest.raises(ValueError, match=r"matrix of shape \(2, 3\) cannot multiply x of shape \(4, 1\)"):
+        ops.sparse_matmul(sp.csr_matrix(np.ones((2, 3))), Tensor(np.ones((4, 1))))

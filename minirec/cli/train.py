@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from minirec.model.config import FUSIONS, VIEWS, ModelConfig, TrainConfig
+from minirec.model.config import FUSIONS, OBJECTIVES, VIEWS, ModelConfig, TrainConfig
 
 
 def setup_logging(log_file: Path | None) -> None:
@@ -52,13 +52,18 @@ def parse_views(_ctx, _param, value: str) -> tuple[str, ...]:
 @click.option("--id-view-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
               help="Share of news whose ID view is hidden in a training step, so text and graph learn to "
                    "carry news unseen in training.")
+@click.option("--objective", type=click.Choice(OBJECTIVES), default="bce", show_default=True,
+              help="Training loss: binary cross-entropy over every candidate, or a softmax of each click "
+                   "against --negatives non-clicks of the same impression (as in NRMS).")
+@click.option("--negatives", type=click.IntRange(1), default=4, show_default=True,
+              help="Non-clicks drawn per click by the listwise objective.")
 @click.option("--max-impressions", type=click.IntRange(1), default=None,
               help="Train on the latest N training impressions only (quick runs).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--fresh", is_flag=True, help="Ignore a checkpoint in --out and start again.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def main(data, out, epochs, views, fusion, tau, text_embeddings, text_ids, text_dim, batch_size, lr, dropout,
-         id_view_dropout, max_impressions, seed, fresh, quiet):
+         id_view_dropout, objective, negatives, max_impressions, seed, fresh, quiet):
     """Train the recommender on DATA and report AUC, MRR, nDCG@5 and nDCG@10.
 
     DATA is a MIND split folder (news.tsv + behaviors.tsv) or a parent holding train/ and dev/
@@ -90,7 +95,8 @@ def main(data, out, epochs, views, fusion, tau, text_embeddings, text_ids, text_
         raise click.UsageError(str(error)) from None
     options = RunOptions(
         data=data, out=out, model=model_config,
-        train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, max_impressions=max_impressions, seed=seed),
+        train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, max_impressions=max_impressions, seed=seed,
+                          objective=objective, negatives=negatives),
         text_embeddings=text_embeddings, text_ids=text_ids, text_dim=text_dim, progress=not quiet,
     )
     try:

@@ -6,6 +6,11 @@ For a CSR matrix A (n_rows, n_cols), given by ``indptr``, ``indices`` and ``data
     backward:  Z = A.T @ G    G (n_rows, d)  ->  Z (n_cols, d)
 
 The backward product is the gradient of the forward one: dL/dX = A.T @ dL/dY.
+
+A product with fewer than ``PARALLEL_MIN_WORK`` multiply-adds runs on one thread, because
+starting Numba's worker threads costs more than a GraphSAGE block of a mini-batch needs. On a
+busy 2-core machine (load average 4.8) the threaded forward kernel took 15 ms for the two blocks
+of a training batch, and the serial one 1.1 ms (``benchmarks/bench_kernels.py``).
 """
 
 from __future__ import annotations
@@ -14,20 +19,37 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+# Multiply-adds (nnz * d) from which the threaded kernel is used.
+# NOTE: a rough threshold. The serial kernel took 0.15 to 0.7 ms per million multiply-adds on
+# the machine of benchmarks/RESULTS.md, so below 20 million two threads could save at most
+# about 7 ms. Whether they save that much depends on how busy the machine is.
+PARALLEL_MIN_WORK = 20_000_000
+
+
+@numba.njit(cache=True)
+def _aggregate_row(indptr, indices, data, features, out, row):
+    out_row = out[row]
+    out_row[:] = 0.0
+    for position in range(indptr[row], indptr[row + 1]):
+        weight = data[position]
+        source_row = features[indices[position]]
+        for k in range(len(out_row)):
+            out_row[k] += weight * source_row[k]
+
+
+@numba.njit(cache=True)
+def _forward_serial(indptr, indices, data, features, out):
+    for row in range(len(indptr) - 1):
+        _aggregate_row(indptr, indices, data, features, out, row)
+
 
 @numba.njit(cache=True, parallel=True)
-def _forward_kernel(indptr, indices, data, features, out):
+def _forward_parallel(indptr, indices, data, features, out):
     # Rows are independent, so prange splits them across threads without write
-    # conflicts. Each row is zeroed here rather than by np.zeros, so the first touch
-    # of the output pages is also split across threads.
+    # conflicts. Each row is zeroed by its thread rather than by np.zeros, so the first
+    # touch of the output pages is also split across threads.
     for row in numba.prange(len(indptr) - 1):
-        out_row = out[row]
-        out_row[:] = 0.0
-        for position in range(indptr[row], indptr[row + 1]):
-            weight = data[position]
-            source_row = features[indices[position]]
-            for k in range(len(out_row)):
-                out_row[k] += weight * source_row[k]
+        _aggregate_row(indptr, indices, data, features, out, row)
 
 
 @numba.njit(cache=True)
@@ -99,7 +121,8 @@ def csr_mean_aggregate(
         raise ValueError(f"X must be 2-D (n_cols, d), got shape {X.shape}")
     _check_columns(indices, X.shape[0])
     out = np.empty((len(indptr) - 1, X.shape[1]), dtype=X.dtype)
-    _forward_kernel(indptr, indices, data.astype(X.dtype, copy=False), X, out)
+    kernel = _forward_parallel if len(indices) * X.shape[1] >= PARALLEL_MIN_WORK else _forward_serial
+    kernel(indptr, indices, data.astype(X.dtype, copy=False), X, out)
     return out
 
 

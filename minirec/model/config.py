@@ -9,6 +9,7 @@ from pathlib import Path
 
 VIEWS = ("id", "text", "graph")
 FUSIONS = ("attention", "concat", "gate")
+OBJECTIVES = ("bce", "listwise")
 
 
 @dataclass
@@ -75,4 +76,12 @@ class TrainConfig:
     validation_fraction: float = 0.1
     max_impressions: int | None = None   # train on the first N training impressions only (quick runs)
     seed: int = 0
+    objective: str = "bce"               # "bce": every candidate; "listwise": each click against sampled non-clicks
+    negatives: int = 4                   # non-clicks drawn per click by the listwise objective
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"invalid objective {self.objective!r}: choose one of {', '.join(OBJECTIVES)}")
+        if self.negatives < 1:
+            raise ValueError(f"negatives must be at least 1, got {self.negatives}")

@@ -153,7 +153,7 @@ class WordPieceTokenizer:
         self.sep_id = vocab["[SEP]"]
         self.pad_id = vocab["[PAD]"]
         self._special_pattern = re.compile("(" + "|".join(re.escape(token) for token in SPECIAL_TOKENS) + ")")
-        self._tokens = [""] * len(vocab)
+        self._tokens = [""] * (max(vocab.values()) + 1)
         for token, index in vocab.items():
             self._tokens[index] = token
         # News text repeats words a lot, so each word's pieces are computed once.

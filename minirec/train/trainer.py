@@ -1,4 +1,4 @@
-"""The training loop: binary cross-entropy over every candidate, AdamW, plateau schedule, early stopping.
+"""The training loop: the objective of :mod:`minirec.train.objectives`, AdamW, plateau schedule, early stopping.
 
 Each step encodes the batch's distinct news once, each user once per impression, and scores every
 candidate of every impression against its user. After each epoch the model is evaluated on the
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from minirec.autograd import functional as F
 from minirec.eval.metrics import evaluate
 from minirec.model.config import TrainConfig
 from minirec.model.recommender import Recommender
 from minirec.optim import AdamW, EarlyStopping, ReduceLROnPlateau, clip_grad_norm
 from minirec.train import checkpoint
 from minirec.train.batches import ImpressionSet, batch_order, make_batch
+from minirec.train.objectives import training_loss
 from minirec.train.progress import ProgressBar
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,8 @@ class Trainer:
     def train_step(self, indices: np.ndarray) -> float:
         batch = make_batch(self.train_set, indices)
         logits, weights = self.model(batch)
-        loss = F.binary_cross_entropy_with_logits(logits, batch.labels, batch.candidate_mask)
+        # The model's generator draws the listwise negatives, so a resumed run draws the same ones.
+        loss = training_loss(self.config, logits, batch, self.model.rng)
         self.optimizer.zero_grad()
         loss.backward()
         clip_grad_norm(self.model.parameters(), self.config.clip_norm)
