@@ -141,9 +141,10 @@ def time_batches(options, prepared, count: int, profile_steps: int) -> dict:
     instrument(model, timers)
     phases: dict[str, float] = collections.defaultdict(float)
     load_start = load_average()
-    started = time.perf_counter()
+    cpu_started, started = time.process_time(), time.perf_counter()
     losses = [timed_step(model, optimizer, train_set, indices, options.train.clip_norm, phases) for indices in timed]
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     forward_parts = dict(timers.seconds)  # before the profiled steps add to the timers
     impressions = int(sum(len(indices) for indices in timed))
 
@@ -161,6 +162,9 @@ def time_batches(options, prepared, count: int, profile_steps: int) -> dict:
         "timed_impressions": impressions,
         "timed_seconds": round(seconds, 2),
         "seconds_per_batch": round(per_batch, 4),
+        # With one BLAS thread and the serial kernels a step computes on one thread, so its CPU time
+        # estimates its wall time on an otherwise idle machine.
+        "cpu_seconds_per_batch": round(cpu_seconds / len(timed), 4),
         "impressions_per_second": round(impressions / seconds, 2),
         "epoch_batches": epoch_batches,
         "epoch_seconds_estimate": round(per_batch * epoch_batches, 1),

@@ -64,7 +64,7 @@ def jobs(args) -> list[tuple[str, list[str], dict[str, str]]]:
     return listed
 
 
-def run_job(name: str, arguments: list[str], environment: dict[str, str]) -> dict:
+def run_job(name: str, arguments: list[str], environment: dict[str, str], invocation: str) -> dict:
     """Run one benchmark script as a child process; return its JSON result with wall time and peak RSS."""
     out = RESULTS_DIR / f"{name}.json"
     command = [sys.executable, str(HERE / arguments[0]), *arguments[1:], "--out", str(out)]
@@ -81,7 +81,7 @@ def run_job(name: str, arguments: list[str], environment: dict[str, str]) -> dic
     # Linux reports ru_maxrss in KiB.
     result.update(job_seconds=round(seconds, 1), peak_rss_gb=round(usage.ru_maxrss / 1024**2, 3),
                   job_load_average_start=load, environment=environment,
-                  measured_at=datetime.datetime.now().isoformat(timespec="minutes"))
+                  measured_at=datetime.datetime.now().isoformat(timespec="minutes"), run_all_command=invocation)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     logger.info("job %s finished in %.0f s, peak RSS %.2f GB", name, seconds, result["peak_rss_gb"])
     return result
@@ -121,10 +121,20 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def args_scale(results: dict) -> str:
+    """Return the scale of the main training measurements."""
+    for name in ("training-epoch", "training"):
+        if name in results:
+            return results[name]["scale"]
+    return "?"
+
+
 def render(results: dict, meta: dict) -> str:
     lines = [START_MARK, ""]
     add = lines.append
-    add(f"Measured on {meta['date']} with `{meta['command']}`.")
+    commands = sorted({r["run_all_command"] for r in results.values() if "run_all_command" in r})
+    add(f"Measured on {meta['date']} by " + " and then ".join(f"`{command}`" for command in commands) + "; the jobs "
+        "table at the end gives each job's time.")
     add("")
     m = meta["machine"]
     add(f"Machine: {m['nproc']} cores (`nproc`), {m['cpu']}, {m['memory']} RAM; Python {m['python']}, "
@@ -145,18 +155,21 @@ def render(results: dict, meta: dict) -> str:
     add("")
     add("| target | measured | |")
     add("|---|---|---|")
+    epoch_rows = []
     if epoch:
-        minutes = epoch["training_seconds"] / 60
-        scaled = minutes * MIND_SMALL_TRAIN_IMPRESSIONS / epoch["train_impressions"]
-        add(f"| one epoch at `{epoch['scale']}` <= {TARGET_EPOCH_MINUTES:.0f} min | {minutes:.1f} min for "
-            f"{epoch['train_impressions']:,} impressions (full epoch, load {epoch['load_average_start']}); "
-            f"{scaled:.1f} min scaled to all {MIND_SMALL_TRAIN_IMPRESSIONS:,} | {_met(scaled <= TARGET_EPOCH_MINUTES)} |")
-    elif training:
-        minutes = training["epoch_seconds_estimate"] / 60
-        scaled = minutes * MIND_SMALL_TRAIN_IMPRESSIONS / training["train_impressions"]
-        add(f"| one epoch at `{training['scale']}` <= {TARGET_EPOCH_MINUTES:.0f} min | {minutes:.1f} min estimated "
-            f"for {training['train_impressions']:,} impressions; {scaled:.1f} min scaled to all "
-            f"{MIND_SMALL_TRAIN_IMPRESSIONS:,} | {_met(scaled <= TARGET_EPOCH_MINUTES)} |")
+        epoch_rows.append((epoch["training_seconds"], epoch["train_impressions"],
+                           f"full epoch, load {epoch['load_average_start']}"))
+    if training:
+        epoch_rows.append((training["epoch_seconds_estimate"], training["train_impressions"],
+                           f"{training['timed_batches']} batches timed and extrapolated, load {training['load_average_start']}"))
+        if "cpu_seconds_per_batch" in training:
+            epoch_rows.append((training["cpu_seconds_per_batch"] * training["epoch_batches"], training["train_impressions"],
+                               "CPU time of the same batches: an estimate for an otherwise idle machine"))
+    for seconds, impressions, how in epoch_rows:
+        scaled = seconds / 60 * MIND_SMALL_TRAIN_IMPRESSIONS / impressions
+        add(f"| one epoch at `{args_scale(results)}` <= {TARGET_EPOCH_MINUTES:.0f} min | {seconds / 60:.1f} min for "
+            f"{impressions:,} impressions ({how}); {scaled:.1f} min scaled to all {MIND_SMALL_TRAIN_IMPRESSIONS:,}, "
+            f"{scaled / TARGET_EPOCH_MINUTES:.1f}x the target | {_met(scaled <= TARGET_EPOCH_MINUTES)} |")
     if scoring:
         add(f"| evaluate all {scoring['dev_impressions']:,} dev impressions <= {TARGET_EVALUATION_SECONDS:.0f} s | "
             f"{scoring['evaluation_seconds']:.1f} s (predict {scoring['predict_seconds']:.1f} s with news encoding, "
@@ -179,22 +192,15 @@ def render(results: dict, meta: dict) -> str:
     add("")
     add("| | original design | minirec (this machine) | ratio |")
     add("|---|---|---|---|")
-    rate = None
-    if epoch:
-        rate = epoch["impressions_per_second"]
-        per_epoch = epoch["training_seconds"] * MIND_SMALL_TRAIN_IMPRESSIONS / epoch["train_impressions"]
-        source = "full epoch"
-    elif training:
-        rate = training["impressions_per_second"]
-        per_epoch = MIND_SMALL_TRAIN_IMPRESSIONS / rate
-        source = f"{training['timed_batches']} batches, extrapolated"
-    if rate:
+    low, high = ORIGINAL_PYTORCH_RATE
+    for seconds, impressions, how in epoch_rows:
+        per_epoch = seconds * MIND_SMALL_TRAIN_IMPRESSIONS / impressions
+        rate = impressions / seconds
         add(f"| training time per MIND-small epoch ({MIND_SMALL_TRAIN_IMPRESSIONS:,} impressions) | "
             f"~{ORIGINAL_EPOCH_MINUTES:.0f} min (10 epochs in 3 h, Xeon E5-2680 v4, 32 GB) | {_minutes(per_epoch)} "
-            f"({source}) | {per_epoch / 60 / ORIGINAL_EPOCH_MINUTES:.2f}x the time |")
-        low, high = ORIGINAL_PYTORCH_RATE
+            f"({how}) | {per_epoch / 60 / ORIGINAL_EPOCH_MINUTES:.2f}x the time |")
         add(f"| training impressions per second | {low:.0f}-{high:.0f} (original PyTorch implementation, 2-core "
-            f"machine) | {rate:.1f} | {rate / high:.1f}x-{rate / low:.1f}x as many |")
+            f"machine) | {rate:.1f} ({how}) | {rate / high:.1f}x-{rate / low:.1f}x as many |")
     if scoring:
         per_1000 = scoring["seconds_per_1000_impressions"]
         add(f"| inference time per 1,000 samples | {ORIGINAL_SECONDS_PER_1000:.0f} s | {per_1000:.2f} s per 1,000 "
@@ -237,6 +243,10 @@ def render(results: dict, meta: dict) -> str:
     if training:
         add(f"### Where a training step's time goes (`{training['scale']}`, {training['timed_batches']} batches)")
         add("")
+        if "cpu_seconds_per_batch" in training:
+            add(f"A batch took {training['seconds_per_batch']:.3f} s of wall time and {training['cpu_seconds_per_batch']:.3f} s "
+                f"of CPU time (load {training['load_average_start']} at the start).")
+            add("")
         add("| phase | s per batch | share |")
         add("|---|---|---|")
         total = training["seconds_per_batch"]
@@ -384,6 +394,7 @@ def main() -> None:
     parser.add_argument("--blas-threads", default="1",
                         help="OPENBLAS_NUM_THREADS for the jobs (default 1; 'unset' keeps OpenBLAS's choice)")
     parser.add_argument("--only", nargs="+", default=None, help="run only these jobs; keep the others' last results")
+    parser.add_argument("--no-run", action="store_true", help="only rewrite RESULTS.md from the stored results")
     args = parser.parse_args()
     setup_logging()
 
@@ -398,17 +409,17 @@ def main() -> None:
     unknown = set(args.only or ()) - known
     if unknown:
         parser.error(f"unknown job(s) {', '.join(sorted(unknown))}; choose from {', '.join(sorted(known))}")
+    invocation = "python " + " ".join([Path(sys.argv[0]).relative_to(HERE.parent).as_posix()
+                                       if Path(sys.argv[0]).is_absolute() else sys.argv[0], *sys.argv[1:]])
     results = {}
     for name, arguments, environment in listed:
-        if args.only is None or name in args.only:
-            results[name] = run_job(name, arguments, environment)
+        if not args.no_run and (args.only is None or name in args.only):
+            results[name] = run_job(name, arguments, environment, invocation)
         elif (RESULTS_DIR / f"{name}.json").is_file():
             results[name] = json.loads((RESULTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
 
     meta = {
         "date": datetime.date.today().isoformat(),
-        "command": "python " + " ".join([Path(sys.argv[0]).relative_to(HERE.parent).as_posix()
-                                          if Path(sys.argv[0]).is_absolute() else sys.argv[0], *sys.argv[1:]]),
         "machine": machine(),
         "blas_threads": args.blas_threads,
         "load_average_end": load_average(),

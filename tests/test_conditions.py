@@ -398,7 +398,7 @@ def test_predict_counts_unknown_news_and_users(cli_run, tmp_path, caplog):
     assert unknown_news == 5  # N995 to N999
     assert unknown_users == 3  # U50, U51 and U9
     assert counts["news ids not in the catalogue (dropped from histories, candidates scored with row 0)"] == unknown_news
-    assert counts["user ids not in the vocabulary (mapped to the unknown id)"] == unknown_users
+    assert counts["impressions of users not seen in training (scored with the unknown-user row)"] == unknown_users
 
 
 # ------------------------------------------------------------------------------------ 3. empty history

@@ -79,6 +79,7 @@ def test_views_report_shows_original_figures(tiny_data, out):
         assert run["reported"]["n_impressions"] == DEV_LINES
     id_only, full = results["runs"]
     assert id_only["parameters"] < full["parameters"]
+    assert f"AUC {results['most_popular_baseline']['auc']:.4f}" in report
 
 
 def test_fusion_reports_seconds_per_epoch(tiny_data, out):

@@ -40,7 +40,7 @@ def test_untrained_scores_fall_on_both_sides_of_half(demo_data, tmp_path):
 
 
 def test_trained_scores_spread_without_ties(demo_data, tmp_path):
-    options, prepared = prepared_run(demo_data, tmp_path, epochs=1, max_impressions=2000)
+    options, prepared = prepared_run(demo_data, tmp_path, epochs=1)
     model = Recommender(options.model, prepared.inputs)
     Trainer(model, prepared.train_set, prepared.valid_set, options.train, tmp_path, prepared.user_ids,
             progress=False).fit()

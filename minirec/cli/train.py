@@ -24,6 +24,8 @@ def setup_logging(log_file: Path | None) -> None:
 def parse_views(_ctx, _param, value: str) -> tuple[str, ...]:
     views = tuple(v.strip() for v in value.split(",") if v.strip())
     unknown = [v for v in views if v not in VIEWS]
+    if len(set(views)) != len(views):
+        raise click.BadParameter(f"{value!r}: each view may appear once")
     if unknown or not views:
         raise click.BadParameter(f"{value!r}: use a comma-separated subset of {','.join(VIEWS)}")
     return views
@@ -76,7 +78,10 @@ def main(data, out, epochs, views, fusion, tau, text_embeddings, text_ids, text_
 
     if fresh and out.exists():
         shutil.rmtree(out / "checkpoint", ignore_errors=True)
-    setup_logging(out / "train.log")
+    try:
+        setup_logging(out / "train.log")
+    except OSError as error:
+        raise click.ClickException(f"cannot write to the output folder {out}: {error}; choose another --out") from None
     log = logging.getLogger("minirec")
     if data is None:
         from minirec.synth.generate import generate_mind

@@ -17,7 +17,7 @@ DESCRIPTIONS: dict[str, str] = {
     "history_news_without_row": "history ids without a row in news.tsv (ID-only news)",
     "candidate_news_without_row": "candidate ids without a row in news.tsv (ID-only news)",
     "unknown_news": "news ids not in the catalogue (dropped from histories, candidates scored with row 0)",
-    "unknown_user": "user ids not in the vocabulary (mapped to the unknown id)",
+    "unknown_user": "impressions of users not seen in training (scored with the unknown-user row)",
     "history_truncated": "histories cut to the most recent clicks",
     "title_truncated": "titles cut to the maximum number of tokens",
     "news_without_text_vector": "news without a text vector (zero vector used)",

@@ -54,7 +54,8 @@ class ExperimentReport:
         self.directory = session.directory
         self.sections: list[str] = []
         self.results: dict = {"experiment": name, "data": session.describe_data(),
-                              "settings": _settings_dict(session.settings)}
+                              "settings": _settings_dict(session.settings),
+                              "most_popular_baseline": session.popularity_baseline()}
         self.plots: list[str] = []
 
     def text(self, paragraph: str) -> None:
@@ -79,33 +80,35 @@ class ExperimentReport:
         self.plots.append(filename)
 
     def write(self) -> Path:
-        data = self.results["data"]
+        """Write report.md and results.json atomically; return the path of report.md."""
+        body = "\n\n".join(self._header() + self.sections)
+        if self.plots:
+            body += "\n\n## Plots\n\n" + "\n\n".join(f"![{name}]({name})" for name in self.plots)
+        write_text_atomic(self.directory / "report.md", body + "\n")
+        write_text_atomic(self.directory / "results.json", json.dumps(self.results, indent=2, default=_json_value))
+        logger.info("%s: wrote %s and results.json", self.name, self.directory / "report.md")
+        return self.directory / "report.md"
+
+    def _header(self) -> list[str]:
+        data, settings = self.results["data"], self.results["settings"]
         impressions = data["impressions"]
-        settings = self.results["settings"]
-        header = [
+        popular = self.results["most_popular_baseline"]
+        size = "quick (dim 32, ID embeddings 16, 4 heads)" if settings["quick"] else "full size"
+        plural = "s" if settings["epochs"] != 1 else ""
+        return [
             f"# {self.title}",
-            "",
             f"Command: `{self.session.settings.command or _command_line()}`",
-            "",
             f"Data: `{data['data']}`. Reported split: {data['reported_split']}. Impressions: "
             f"{impressions['train']:,} training, {impressions['validation']:,} validation (early stopping and "
             f"learning-rate schedule), {impressions['reported']:,} reported. Catalogue: {data['news_in_catalog']:,} "
             f"news, {data['news_with_row']:,} of them with a news.tsv row; {data['users']:,} training users.",
-            "",
-            f"Model: {'quick (dim 32, ID embeddings 16, 4 heads)' if settings['quick'] else 'full size'}; "
-            f"at most {settings['epochs']} epoch{'s' if settings['epochs'] != 1 else ''} per run, with early "
-            f"stopping on validation AUC; seed {settings['seed']}.",
-            "",
-            f"Columns marked *original* are the {ORIGINAL_SOURCE}. The data differ, so compare the direction "
-            "and the size of the differences between rows, not the absolute values.",
+            f"Most-popular baseline on the reported split (candidates ranked by their clicks in the training "
+            f"impressions): AUC {popular['auc']:.4f}, MRR {popular['mrr']:.4f}, nDCG@10 {popular['ndcg10']:.4f}.",
+            f"Model: {size}; at most {settings['epochs']} epoch{plural} per run, with early stopping on validation "
+            f"AUC; seed {settings['seed']}.",
+            f"Columns named *original* give the {ORIGINAL_SOURCE}. The data differ, so compare the direction and "
+            "the size of the differences between rows, not the absolute values.",
         ]
-        body = "\n\n".join(self.sections)
-        plots = "\n\n".join(f"![{name}]({name})" for name in self.plots)
-        text = "\n".join(header) + "\n\n" + body + ("\n\n## Plots\n\n" + plots if plots else "") + "\n"
-        write_text_atomic(self.directory / "report.md", text)
-        write_text_atomic(self.directory / "results.json", json.dumps(self.results, indent=2, default=_json_value))
-        logger.info("%s: wrote %s and results.json", self.name, self.directory / "report.md")
-        return self.directory / "report.md"
 
 
 def run_table_rows(results, columns: Sequence[str]) -> list[list]:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minirec.eval.baselines import popularity_scores
 from minirec.eval.metrics import evaluate
 from minirec.model.config import ModelConfig, TrainConfig
 from minirec.model.news_encoder import NewsInputs
@@ -147,6 +148,11 @@ class ExperimentSession:
     @property
     def report_split(self) -> str:
         return self.prepared.report_split
+
+    def popularity_baseline(self) -> dict:
+        """Return the metrics of ranking the reported split's candidates by their training clicks."""
+        scores = popularity_scores(self.prepared.train_set, self.prepared.report_set)
+        return evaluate(self.prepared.report_set.labels, scores).as_dict()
 
     def describe_data(self) -> dict:
         summary = self.prepared.summary

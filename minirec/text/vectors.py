@@ -154,6 +154,9 @@ def load_text_vectors(
     npy_path = Path(npy_path)
     try:
         matrix = np.load(npy_path, allow_pickle=False)
+    except (EOFError, OSError) as error:
+        raise ValueError(f"{npy_path}: cannot be read ({error or 'the file is empty'}); expected a 2-D float "
+                         "array saved with np.save") from error
     except ValueError as error:
         # np.load raises ValueError for object arrays (which would need unpickling)
         # and for files that are not .npy at all.
@@ -161,6 +164,8 @@ def load_text_vectors(
             f"{npy_path}: cannot be read as a plain .npy array ({error}); expected a "
             "2-D float array saved with np.save"
         ) from error
+    if not isinstance(matrix, np.ndarray):  # an .npz archive loads as a mapping of arrays
+        raise ValueError(f"{npy_path}: is an .npz archive; expected one 2-D float array saved with np.save (.npy)")
     if matrix.ndim != 2 or not np.issubdtype(matrix.dtype, np.floating):
         raise ValueError(
             f"{npy_path}: array has shape {matrix.shape} and dtype {matrix.dtype}; expected "
@@ -182,19 +187,21 @@ def load_text_vectors(
                 f"and {row}; expected each id once (remove the duplicate vector)"
             )
         first_row_of_id[news_id] = row
+    # Checked after the cast to float32, because a float64 value beyond its range becomes infinity there.
+    matrix = matrix.astype(np.float32, copy=False)
     finite = np.isfinite(matrix).all(axis=1)
     if not finite.all():
         bad_rows = np.flatnonzero(~finite)
         raise ValueError(
             f"{npy_path}: {len(bad_rows)} row(s) contain NaN or infinity, first row "
-            f"{bad_rows[0]} (news id {ids[bad_rows[0]]}); recompute those vectors"
+            f"{bad_rows[0]} (news id {ids[bad_rows[0]]}) after conversion to float32; recompute those vectors"
         )
 
     logger.info(
         "loaded %d text vectors of dim %d from %s (ids from %s)",
         matrix.shape[0], matrix.shape[1], npy_path, ids_path.name,
     )
-    return TextVectors(ids=ids, matrix=matrix.astype(np.float32, copy=False), source=str(npy_path))
+    return TextVectors(ids=ids, matrix=matrix, source=str(npy_path))
 
 
 def align_text_vectors(

@@ -157,8 +157,12 @@ def prepare(options: RunOptions) -> PreparedData:
         logger.info("no dev split in %s: the latest %.0f%% of train impressions are held out as the reported test "
                     "split, and the %.0f%% before them validate", options.data, fraction * 100, fraction * 100)
 
+    if len(train_idx) == 0 or len(valid_idx) == 0:
+        raise ValueError(f"{splits.train / 'behaviors.tsv'} has {len(train_behaviors)} impressions: too few to "
+                         "split into training and validation by time; at least 10 are needed")
     if options.train.max_impressions is not None:
-        train_idx = np.sort(train_idx)[-options.train.max_impressions:]
+        latest = np.argsort(train_behaviors.times[train_idx], kind="stable")[-options.train.max_impressions:]
+        train_idx = np.sort(train_idx[latest])
     training = train_behaviors.subset(train_idx)
     validation = train_behaviors.subset(valid_idx)
 
@@ -187,8 +191,17 @@ def prepare(options: RunOptions) -> PreparedData:
     config.num_categories = len(catalog.categories)
     inputs = NewsInputs(catalog=catalog)
     text_encoder = None
+    if "graph" in config.views and not catalog.has_row.any():
+        raise ValueError(f"no news id has a row in news.tsv under {options.data}, so the graph view is empty: "
+                         "drop 'graph' from --views")
     if "text" in config.views:
+        if not catalog.has_row.any() and options.text_embeddings is None:
+            raise ValueError(f"no news id has a row in news.tsv under {options.data}, so there is no text to "
+                             "encode: drop 'text' from --views or pass --text-embeddings")
         inputs.text_vectors, inputs.has_text, text_encoder = _text_inputs(catalog, news_tables, options, summary)
+        if not inputs.has_text.any():
+            raise ValueError(f"no news of the data has a text vector ({summary['text_source']}): check that the "
+                             "ids file matches news.tsv, or drop 'text' from --views")
         config.text_dim = inputs.text_vectors.shape[1]
     if "graph" in config.views:
         inputs.adjacency, inputs.entity_init, inputs.entity_ids = _graph_inputs(catalog, splits.entity_vectors, config, report, summary)
@@ -250,5 +263,17 @@ def run(options: RunOptions) -> dict:
     metrics["epochs"] = [asdict(h) for h in history]
     metrics["data"] = prepared.summary
     metrics["config"] = json.loads(options.model.to_json())
-    write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2, default=str))
+    write_text_atomic(out / "metrics.json", json.dumps(_without_nan(metrics), indent=2, default=str, allow_nan=False))
     return metrics
+
+
+def _without_nan(value):
+    """Replace NaN (a metric with nothing to average) by None, so metrics.json stays valid JSON."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _without_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nan(v) for v in value]
+    return value
+

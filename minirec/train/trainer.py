@@ -92,6 +92,12 @@ class Trainer:
             return False
         arrays, info = state
         saved, _ = checkpoint.load_model(self.checkpoint_dir)
+        changed = {key: (value, getattr(self.model.config, key)) for key, value in vars(saved.config).items()
+                   if value != getattr(self.model.config, key)}
+        if changed:
+            details = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in changed.items())
+            raise ValueError(f"{self.checkpoint_dir} was written with other settings ({details}): "
+                             "rerun with the same arguments to resume, or pass --fresh to start again")
         self.model.load_state_dict(saved.state_dict())
         self.optimizer.load_state_dict(arrays)
         self.scheduler.load_state_dict(info["scheduler"])
@@ -114,8 +120,10 @@ class Trainer:
         loss.backward()
         clip_grad_norm(self.model.parameters(), self.config.clip_norm)
         self.optimizer.step()
-        self.weight_sum += weights.data.sum(axis=0)
-        self.weight_count += weights.shape[0]
+        # Rows without any view (the padding row, news with nothing known) have all-zero weights.
+        present = weights.data.sum(axis=1) > 0
+        self.weight_sum += weights.data[present].sum(axis=0)
+        self.weight_count += int(present.sum())
         return loss.item()
 
     def run_epoch(self) -> None:
