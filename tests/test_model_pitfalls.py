@@ -118,7 +118,9 @@ def test_splits_are_by_impression_and_time(demo_data, tmp_path):
 def test_train_only_folder_reports_held_out_test(demo_data, tmp_path):
     _, prepared = prepared_run(demo_data / "train", tmp_path)
     ids = [set(s.impression_ids) for s in (prepared.train_set, prepared.valid_set, prepared.report_set)]
-    assert not ids[0] & ids[1] and not ids[0] & ids[2] and not ids[1] & ids[2]
+    assert not ids[0] & ids[1]
+    assert not ids[0] & ids[2]
+    assert not ids[1] & ids[2]
     assert prepared.valid_set.times.max() <= prepared.report_set.times.min()
     assert prepared.report_split.startswith("test")
 

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 
 from minirec.autograd import Tensor, ops
 from minirec.autograd import functional as F
+from minirec.graph.build import neighbourhood
 from minirec.nn import BatchNorm1d, Dropout, Linear, Module
 
 
@@ -70,25 +71,9 @@ class GraphSAGE(Module):
 def build_blocks(adjacency: sp.csr_matrix, targets: np.ndarray, layers: int) -> tuple[np.ndarray, list[Block]]:
     """Return the input node ids and the per-layer blocks that compute ``targets``' outputs.
 
-    Walking back from the targets, each layer's input nodes are its output nodes followed by their
-    neighbours not already present. The result equals the full-graph computation for the targets
-    (tested), at the cost of the targets' ``layers``-hop neighbourhood only.
+    The blocks come from :func:`minirec.graph.build.neighbourhood`: each layer's input nodes are its
+    output nodes followed by their neighbours not already present, so the result equals the
+    full-graph computation for the targets at the cost of their ``layers``-hop neighbourhood only.
     """
-    adjacency = adjacency.tocsr()
-    targets = np.asarray(targets, dtype=np.int64)
-    node_sets = [targets]
-    for _ in range(layers):
-        outputs = node_sets[-1]
-        rows = adjacency[outputs]
-        neighbours = np.unique(rows.indices)
-        new = np.setdiff1d(neighbours, outputs, assume_unique=False)
-        node_sets.append(np.concatenate([outputs, new]))
-    blocks = []
-    for level in range(layers, 0, -1):
-        inputs, outputs = node_sets[level], node_sets[level - 1]
-        position = np.full(adjacency.shape[1], -1, dtype=np.int64)
-        position[inputs] = np.arange(inputs.size)
-        rows = adjacency[outputs].tocoo()
-        block = sp.csr_matrix((rows.data, (rows.row, position[rows.col])), shape=(outputs.size, inputs.size))
-        blocks.append(Block(n_out=outputs.size, adjacency=block))
-    return node_sets[-1], blocks
+    levels = neighbourhood(adjacency.tocsr(), np.asarray(targets, dtype=np.int64), hops=layers)
+    return levels[0][0], [Block(n_out=block.shape[0], adjacency=block) for _, block in levels]
