@@ -126,7 +126,7 @@ def bench_grouped_scoring(prepared, repeats: int) -> dict:
 
     def reference_in_chunks():
         # All at once, the reference's gathered and repeated (candidates, dim) copies took 9.9 GB at
-        # the small scale; chunks of REFERENCE_CHUNK impressions keep them to a few hundred MB.
+        # the small scale. Chunks of REFERENCE_CHUNK impressions keep them to a few hundred MB.
         for start in range(0, len(impressions), REFERENCE_CHUNK):
             stop = min(start + REFERENCE_CHUNK, len(impressions))
             chunk_offsets = offsets[start:stop + 1] - offsets[start]

@@ -27,13 +27,14 @@ from reference_paths import unoptimised
 def train(options, prepared, label: str, epochs: int) -> tuple[Recommender, dict]:
     """Train ``epochs`` epochs from the seeded initial weights; return the model and its measurements."""
     model = Recommender(copy.deepcopy(options.model), prepared.inputs)
-    out = tempfile.mkdtemp(prefix=f"quality-{label}-", dir=CACHE)
-    trainer = Trainer(model, prepared.train_set, prepared.valid_set, options.train, out, prepared.user_ids,
-                      progress=False)
-    load = load_average()
-    started = time.perf_counter()
-    for _ in range(epochs):
-        trainer.run_epoch()
+    with tempfile.TemporaryDirectory(prefix=f"quality-{label}-", dir=CACHE) as out:
+        trainer = Trainer(model, prepared.train_set, prepared.valid_set, options.train, out, prepared.user_ids,
+                          progress=False)
+        load = load_average()
+        started = time.perf_counter()
+        for _ in range(epochs):
+            trainer.run_epoch()
+        seconds = time.perf_counter() - started
     summary = trainer.history[-1]
     logger.info("%s: validation AUC %.4f after %d epoch(s)", label, summary.validation["auc"], epochs)
     return model, {
@@ -42,7 +43,7 @@ def train(options, prepared, label: str, epochs: int) -> tuple[Recommender, dict
         "validation_mrr": round(summary.validation["mrr"], 4),
         "epoch_loss": round(summary.loss, 4),
         "training_seconds": round(sum(h.seconds for h in trainer.history), 1),
-        "seconds_with_validation": round(time.perf_counter() - started, 1),
+        "seconds_with_validation": round(seconds, 1),
         "load_average_start": load,
     }
 

@@ -47,7 +47,10 @@ def main() -> None:
     dev = prepared.report_set
     model = Recommender(options.model, prepared.inputs)
     candidates = int(sum(len(c) for c in dev.candidates))
+    pairs = len({(user, history.tobytes()) for user, history in zip(dev.user_rows.tolist(), dev.histories)})
     result = {"benchmark": "scoring", "scale": args.scale, "dev_impressions": len(dev), "dev_candidates": candidates,
+              "distinct_user_history_pairs": pairs,
+              "mean_history_length": round(float(np.mean([len(h) for h in dev.histories])), 1),
               "catalogue_news": len(prepared.inputs.catalog) - 1, "peak_rss_gb_after_prepare": peak_rss_gb(),
               **preparation}
 

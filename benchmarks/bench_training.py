@@ -185,13 +185,14 @@ def time_batches(options, prepared, count: int, profile_steps: int) -> dict:
 
 def run_full_epoch(options, prepared) -> dict:
     model = Recommender(options.model, prepared.inputs)
-    out = tempfile.mkdtemp(prefix="epoch-", dir=CACHE)
-    trainer = Trainer(model, prepared.train_set, prepared.valid_set, options.train, out, prepared.user_ids,
-                      progress=False)
-    load_start = load_average()
-    started = time.perf_counter()
-    trainer.run_epoch()  # every batch, then validation and the checkpoint
-    total = time.perf_counter() - started
+    # The checkpoints the trainer writes are part of the cost but not of the result.
+    with tempfile.TemporaryDirectory(prefix="epoch-", dir=CACHE) as out:
+        trainer = Trainer(model, prepared.train_set, prepared.valid_set, options.train, out, prepared.user_ids,
+                          progress=False)
+        load_start = load_average()
+        started = time.perf_counter()
+        trainer.run_epoch()  # every batch, then validation and the checkpoint
+        total = time.perf_counter() - started
     summary = trainer.history[-1]
     return {
         "mode": "one full epoch with Trainer.run_epoch",
@@ -202,7 +203,6 @@ def run_full_epoch(options, prepared) -> dict:
         "epoch_loss": round(summary.loss, 4),
         "validation_auc": round(summary.validation["auc"], 4),
         "load_average_start": load_start,
-        "output_folder": out,
     }
 
 

@@ -46,7 +46,10 @@ TARGET_AUC_DIFFERENCE = 0.01
 
 
 def jobs(args) -> list[tuple[str, list[str], dict[str, str]]]:
-    """Return (name, script arguments, extra environment) of every job, in running order."""
+    """Return (name, script arguments, extra environment) of every job, in running order.
+
+    The last job, one full epoch at ``args.scale``, runs only with ``--full-epoch``.
+    """
     scale, subset = args.scale, str(args.subset)
     listed = [
         ("prepare", ["bench_prepare.py", "--scale", scale], {}),
@@ -58,9 +61,9 @@ def jobs(args) -> list[tuple[str, list[str], dict[str, str]]]:
         ("scoring", ["bench_scoring.py", "--scale", scale], {}),
         ("quality", ["bench_quality.py", "--scale", scale, "--max-impressions", subset], {}),
         ("quality-demo", ["bench_quality.py", "--scale", "demo", "--epochs", "3"], {}),
+        ("proposals", ["bench_proposals.py", "--scale", scale], {}),
+        ("training-epoch", ["bench_training.py", "--scale", scale, "--full-epoch"], {}),
     ]
-    if args.full_epoch:
-        listed.append(("training-epoch", ["bench_training.py", "--scale", scale, "--full-epoch"], {}))
     return listed
 
 
@@ -165,10 +168,10 @@ def render(results: dict, meta: dict) -> str:
         if "cpu_seconds_per_batch" in training:
             epoch_rows.append((training["cpu_seconds_per_batch"] * training["epoch_batches"], training["train_impressions"],
                                "CPU time of the same batches: an estimate for an otherwise idle machine"))
-    for seconds, impressions, how in epoch_rows:
+    for seconds, impressions, method in epoch_rows:
         scaled = seconds / 60 * MIND_SMALL_TRAIN_IMPRESSIONS / impressions
         add(f"| one epoch at `{args_scale(results)}` <= {TARGET_EPOCH_MINUTES:.0f} min | {seconds / 60:.1f} min for "
-            f"{impressions:,} impressions ({how}); {scaled:.1f} min scaled to all {MIND_SMALL_TRAIN_IMPRESSIONS:,}, "
+            f"{impressions:,} impressions ({method}); {scaled:.1f} min scaled to all {MIND_SMALL_TRAIN_IMPRESSIONS:,}, "
             f"{scaled / TARGET_EPOCH_MINUTES:.1f}x the target | {_met(scaled <= TARGET_EPOCH_MINUTES)} |")
     if scoring:
         add(f"| evaluate all {scoring['dev_impressions']:,} dev impressions <= {TARGET_EVALUATION_SECONDS:.0f} s | "
@@ -193,14 +196,14 @@ def render(results: dict, meta: dict) -> str:
     add("| | original design | minirec (this machine) | ratio |")
     add("|---|---|---|---|")
     low, high = ORIGINAL_PYTORCH_RATE
-    for seconds, impressions, how in epoch_rows:
+    for seconds, impressions, method in epoch_rows:
         per_epoch = seconds * MIND_SMALL_TRAIN_IMPRESSIONS / impressions
         rate = impressions / seconds
         add(f"| training time per MIND-small epoch ({MIND_SMALL_TRAIN_IMPRESSIONS:,} impressions) | "
             f"~{ORIGINAL_EPOCH_MINUTES:.0f} min (10 epochs in 3 h, Xeon E5-2680 v4, 32 GB) | {_minutes(per_epoch)} "
-            f"({how}) | {per_epoch / 60 / ORIGINAL_EPOCH_MINUTES:.2f}x the time |")
+            f"({method}) | {per_epoch / 60 / ORIGINAL_EPOCH_MINUTES:.2f}x the time |")
         add(f"| training impressions per second | {low:.0f}-{high:.0f} (original PyTorch implementation, 2-core "
-            f"machine) | {rate:.1f} ({how}) | {rate / high:.1f}x-{rate / low:.1f}x as many |")
+            f"machine) | {rate:.1f} ({method}) | {rate / high:.1f}x-{rate / low:.1f}x as many |")
     if scoring:
         per_1000 = scoring["seconds_per_1000_impressions"]
         add(f"| inference time per 1,000 samples | {ORIGINAL_SECONDS_PER_1000:.0f} s | {per_1000:.2f} s per 1,000 "
@@ -236,7 +239,7 @@ def render(results: dict, meta: dict) -> str:
         else:
             add(f"| {r['scale']} | {r['train_impressions']:,} | {r['epoch_batches']} | "
                 f"{r['training_seconds'] / r['epoch_batches']:.3f} | {r['impressions_per_second']:.1f} | "
-                f"{_minutes(r['training_seconds'])} (+{r['validation_and_checkpoint_seconds']:.0f} s validation) | "
+                f"{_minutes(r['training_seconds'])} (+{r['validation_and_checkpoint_seconds']:.1f} s validation) | "
                 f"full epoch | {r['peak_rss_gb']:.2f} GB | {r['load_average_start']} |")
     add("")
 
@@ -270,6 +273,21 @@ def render(results: dict, meta: dict) -> str:
         if "matmul_gflop_per_batch" in training:
             add(f"Matrix products per batch, forward and backward: at most {training['matmul_gflop_per_batch']} GFLOP.")
             add("")
+
+    proposals = results.get("proposals")
+    if proposals:
+        add(f"### Proposed changes outside the kernels (`{proposals['scale']}`, the same {proposals['batches']} "
+            f"batches per variant, each adding to the one above)")
+        add("")
+        add("| variant | s per batch | forward | backward | against the baseline | load |")
+        add("|---|---|---|---|---|---|")
+        base = proposals["baseline"]["seconds_per_batch"]
+        for name in ("baseline", "matmul-no-copies", "scatter-kernel", "valid-candidates"):
+            v = proposals[name]
+            phases = v["phases_seconds_per_batch"]
+            add(f"| {name} | {v['seconds_per_batch']:.3f} | {phases['forward']:.3f} | {phases['backward']:.3f} | "
+                f"{v['seconds_per_batch'] / base:.2f}x | {v['load_average_start']} |")
+        add("")
 
     kernels = results.get("kernels")
     if kernels:
@@ -310,6 +328,9 @@ def render(results: dict, meta: dict) -> str:
         add("|---|---|")
         add(f"| impressions, candidates, catalogue news | {scoring['dev_impressions']:,}, {scoring['dev_candidates']:,}, "
             f"{scoring['catalogue_news']:,} |")
+        if "distinct_user_history_pairs" in scoring:
+            add(f"| distinct (user, history) pairs, each encoded once; mean history length | "
+                f"{scoring['distinct_user_history_pairs']:,}; {scoring['mean_history_length']} clicks |")
         add(f"| `model.predict(dev)` | {scoring['predict_seconds']:.1f} s ({scoring['predict_cpu_seconds']:.1f} s CPU), "
             f"of which news encoding {scoring['of_which_news_encoding_seconds']:.1f} s |")
         add(f"| MIND metrics over all impressions | {scoring['metrics_seconds']:.1f} s |")
@@ -413,7 +434,8 @@ def main() -> None:
                                        if Path(sys.argv[0]).is_absolute() else sys.argv[0], *sys.argv[1:]])
     results = {}
     for name, arguments, environment in listed:
-        if not args.no_run and (args.only is None or name in args.only):
+        selected = name in args.only if args.only is not None else name != "training-epoch" or args.full_epoch
+        if not args.no_run and selected:
             results[name] = run_job(name, arguments, environment, invocation)
         elif (RESULTS_DIR / f"{name}.json").is_file():
             results[name] = json.loads((RESULTS_DIR / f"{name}.json").read_text(encoding="utf-8"))

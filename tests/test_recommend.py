@@ -220,3 +220,19 @@ def test_table_output_lists_attention(model_dir):
     assert "drew the user's attention most" in result.stdout
     ranks = [line.split()[0] for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
     assert ranks == ["1", "2", "3", "4"]
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="ops.sparse_matmul cannot reshape an input of 0 rows, which the graph view gets when no "
+                          "requested news has a news.tsv row")
+def test_id_only_news_encoded_alone(model_dir):
+    model, _ = load_model(model_dir)
+    inputs = model.news_encoder.inputs
+    # The demo catalogue gives every news a news.tsv row, so one trained news item is made ID-only.
+    row = int(np.flatnonzero(inputs.catalog.id_row > 0)[0])
+    inputs.catalog.has_row[row] = False
+    inputs.has_text[row] = False
+
+    _, weights = model.encode_news(np.array([row]))
+
+    assert weights[0].tolist() == pytest.approx([1.0, 0.0, 0.0])

@@ -134,7 +134,7 @@ def sparse_matmul(matrix, x: Tensor) -> Tensor:
     The backward rule is ``matrix.T @ g``: each neighbour receives back the share of the gradient
     that its feature contributed to every row that averaged it. Both products run in the Numba
     kernels of :mod:`minirec.graph.kernels`. On the GraphSAGE blocks of small-scale training batches
-    they took 1.4 (forward) and 1.5 (backward) times less time than SciPy's products
+    they were about 1.4 times as fast as SciPy's products, forward and backward
     (``benchmarks/bench_kernels.py``). The tests compare them with the SciPy references there.
     """
     matrix = sp.csr_matrix(matrix)

@@ -72,21 +72,25 @@ def run_fusion_weights(settings: ExperimentSettings) -> Path:
     rows = rows[rows > 0]
     _, weights = result.model.encode_news(rows)
     available = result.model.news_encoder.availability(rows)
+    # A news item with no view at all has no weights (all zero) and a constant score, so it is left out.
+    with_view = available.any(axis=1)
     complete = available.all(axis=1)
 
     report = ExperimentReport("fusion-weights", "Fusion weights of the views", session)
     report.text(f"Attention weights of the trained full model (best epoch {result.best_epoch}, reported AUC "
                 f"{result.reported['auc']:.4f}) over the {rows.size:,} distinct candidate news of the reported split. "
                 "A view that a news item lacks gets weight 0 and the others share 1, so news with fewer views "
-                f"pull the means apart. {int(complete.sum()):,} of these news have all {len(views)} views; "
-                "the second table keeps only them.")
+                f"pull the means apart. {int((~with_view).sum()):,} of these news have no view at all (neither "
+                "seen in training nor a news.tsv row): they have no weights and share one vector, the bias of the "
+                "news encoder's last layer, so they tie within every impression. They are left out below. "
+                f"{int(complete.sum()):,} have all {len(views)} views, and the second table keeps only them.")
     report.table("News with each combination of views",
                  ["views available", "news"],
                  [[" + ".join(v for v, present in zip(views, pattern) if present) or "none", count]
                   for pattern, count in _patterns(available)])
 
     overall = {}
-    for title, subset in (("all candidate news", np.ones(rows.size, dtype=bool)), ("news with every view", complete)):
+    for title, subset in (("news with at least one view", with_view), ("news with every view", complete)):
         table_rows = []
         overall[title] = {}
         for column, view in enumerate(views):
@@ -102,8 +106,8 @@ def run_fusion_weights(settings: ExperimentSettings) -> Path:
 
     by_category = {}
     category_rows = []
-    for index in np.unique(catalog.category[rows]):
-        in_category = catalog.category[rows] == index
+    for index in np.unique(catalog.category[rows[with_view]]):
+        in_category = (catalog.category[rows] == index) & with_view
         name = catalog.categories[index]
         means = {view: float(weights[in_category, column].mean()) for column, view in enumerate(views)}
         by_category[name] = dict(means, news=int(in_category.sum()))
@@ -111,12 +115,14 @@ def run_fusion_weights(settings: ExperimentSettings) -> Path:
         category_rows.append([name, int(in_category.sum())] + [means[v] for v in views]
                              + [" / ".join(f"{original[v]:.2f}" for v in views if v in original)])
     category_rows.sort(key=lambda row: -row[1])
-    report.table("Mean weight per category (all candidate news; `<unknown>` holds the news without a news.tsv row)",
+    report.table("Mean weight per category (news with at least one view; `<unknown>` contains the news without a "
+                 "news.tsv row)",
                  ["category", "news"] + [f"{v} mean" for v in views] + ["original " + " / ".join(views)],
                  category_rows)
 
     report.results["run"] = result.summary()
     report.results["candidate_news"] = int(rows.size)
+    report.results["candidate_news_without_view"] = int((~with_view).sum())
     report.results["overall"] = overall
     report.results["by_category"] = by_category
     report.plot("fusion_weights.png", lambda axes: _draw_weight_histogram(axes, weights[complete], views))

@@ -9,7 +9,7 @@ The backward product is the gradient of the forward one: dL/dX = A.T @ dL/dY.
 
 A product with fewer than ``PARALLEL_MIN_WORK`` multiply-adds runs on one thread, because
 starting Numba's worker threads costs more than a GraphSAGE block of a mini-batch needs. On a
-busy 2-core machine (load average 4.8) the threaded forward kernel took 15 ms for the two blocks
+busy 2-core machine (load average 2.9) the threaded forward kernel took 9.2 ms for the two blocks
 of a training batch, and the serial one 1.1 ms (``benchmarks/bench_kernels.py``).
 """
 
@@ -20,9 +20,10 @@ import numpy as np
 import scipy.sparse as sp
 
 # Multiply-adds (nnz * d) from which the threaded kernel is used.
-# NOTE: a rough threshold. The serial kernel took 0.15 to 0.7 ms per million multiply-adds on
+# NOTE: a rough threshold. The serial kernel took 0.15 to 0.45 ms per million multiply-adds on
 # the machine of benchmarks/RESULTS.md, so below 20 million two threads could save at most
-# about 7 ms. Whether they save that much depends on how busy the machine is.
+# about 5 ms. Whether they save anything depends on how busy the machine is: there, even the
+# whole-graph product (45 million) ran slower on two threads.
 PARALLEL_MIN_WORK = 20_000_000
 
 
