@@ -64,7 +64,8 @@ def prepare_run(scale: str, max_impressions: int | None = None, **model_options)
         data=folder,
         out=CACHE / "out" / scale,
         model=ModelConfig(**model_options),
-        train=TrainConfig(max_impressions=max_impressions),
+        # The speed targets are for an epoch over every candidate, which is what the BCE objective trains on.
+        train=TrainConfig(max_impressions=max_impressions, objective="bce"),
         text_embeddings=vectors if vectors.is_file() else None,
         progress=False,
     )

@@ -43,6 +43,8 @@ TARGET_EPOCH_MINUTES = 10.0
 TARGET_EVALUATION_SECONDS = 60.0
 TARGET_TRAINING_GB = 3.0
 TARGET_AUC_DIFFERENCE = 0.01
+TARGET_LSA_SECONDS = 30.0
+TARGET_MINILM_TEXTS_PER_SECOND = 100.0
 
 
 def jobs(args) -> list[tuple[str, list[str], dict[str, str]]]:
@@ -61,7 +63,8 @@ def jobs(args) -> list[tuple[str, list[str], dict[str, str]]]:
         ("scoring", ["bench_scoring.py", "--scale", scale], {}),
         ("quality", ["bench_quality.py", "--scale", scale, "--max-impressions", subset], {}),
         ("quality-demo", ["bench_quality.py", "--scale", "demo", "--epochs", "3"], {}),
-        ("proposals", ["bench_proposals.py", "--scale", scale], {}),
+        ("step-changes", ["bench_step_changes.py", "--scale", scale], {}),
+        ("text", ["bench_text.py", "--scale", scale], {}),
         ("training-epoch", ["bench_training.py", "--scale", scale, "--full-epoch"], {}),
     ]
     return listed
@@ -189,6 +192,20 @@ def render(results: dict, meta: dict) -> str:
             f"{q['train_impressions']:,} impressions, {q.get('epochs', 1)} epoch(s)) | "
             f"{q['kernels']['validation_auc']:.4f} vs {q['unoptimised']['validation_auc']:.4f} "
             f"(difference {q['auc_difference']:.4f}) | {_met(q['auc_difference'] <= TARGET_AUC_DIFFERENCE)} |")
+    text = results.get("text")
+    if text:
+        lsa = text["lsa"]
+        add(f"| LSA fit on the {text['news']:,} training news <= {TARGET_LSA_SECONDS:.0f} s | "
+            f"{lsa['fit_transform_seconds']:.1f} s ({lsa['cpu_seconds']:.1f} s CPU; load {lsa['load_average_start']}) | "
+            f"{_met(lsa['fit_transform_seconds'] <= TARGET_LSA_SECONDS)} |")
+        minilm = text["minilm"]
+        if "skipped" in minilm:
+            add(f"| MiniLM >= {TARGET_MINILM_TEXTS_PER_SECOND:.0f} news/s | not measured: {minilm['skipped']} | |")
+        else:
+            add(f"| MiniLM >= {TARGET_MINILM_TEXTS_PER_SECOND:.0f} news/s | {minilm['texts_per_second']:.1f} news/s "
+                f"({minilm['texts']:,} texts of {minilm['mean_tokens']:.0f} tokens on average, {minilm['workers']} "
+                f"threads; load {minilm['load_average_start']}) | "
+                f"{_met(minilm['texts_per_second'] >= TARGET_MINILM_TEXTS_PER_SECOND)} |")
     add("")
 
     add("### Against the original design")
@@ -274,18 +291,20 @@ def render(results: dict, meta: dict) -> str:
             add(f"Matrix products per batch, forward and backward: at most {training['matmul_gflop_per_batch']} GFLOP.")
             add("")
 
-    proposals = results.get("proposals")
-    if proposals:
-        add(f"### Proposed changes outside the kernels (`{proposals['scale']}`, the same {proposals['batches']} "
-            f"batches per variant, each adding to the one above)")
+    changes = results.get("step-changes")
+    if changes:
+        add(f"### Two backward rules, before and after (`{changes['scale']}`, the same {changes['batches']} batches "
+            "per variant)")
         add("")
-        add("| variant | s per batch | forward | backward | against the baseline | load |")
+        add("| variant | s per batch | forward | backward | against before | load |")
         add("|---|---|---|---|---|---|")
-        base = proposals["baseline"]["seconds_per_batch"]
-        for name in ("baseline", "matmul-no-copies", "scatter-kernel", "valid-candidates"):
-            v = proposals[name]
+        base = changes["before"]["seconds_per_batch"]
+        described = {"before": "before: matmul backward copies operands, take_rows backward uses np.add.at",
+                     "matmul": "matmul backward without copies", "now": "and take_rows backward with the Numba loop (now)"}
+        for name, label in described.items():
+            v = changes[name]
             phases = v["phases_seconds_per_batch"]
-            add(f"| {name} | {v['seconds_per_batch']:.3f} | {phases['forward']:.3f} | {phases['backward']:.3f} | "
+            add(f"| {label} | {v['seconds_per_batch']:.3f} | {phases['forward']:.3f} | {phases['backward']:.3f} | "
                 f"{v['seconds_per_batch'] / base:.2f}x | {v['load_average_start']} |")
         add("")
 

@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from minirec.autograd import RowSparseGrad, Tensor, no_grad, ops
 from minirec.autograd import functional as F
 from minirec.autograd.gradcheck import check_grads
+from minirec.autograd.kernels import scatter_add_rows
 
 rng = np.random.default_rng(12345)
 
@@ -42,6 +43,11 @@ def test_unary_gradients(shape):
 @pytest.mark.parametrize("shape_a,shape_b", [((2, 3), (3, 4)), ((5, 2, 3), (3, 4)), ((2, 1, 3, 4), (3, 4, 2)), ((1, 1), (1, 1))])
 def test_matmul_gradients(shape_a, shape_b):
     check_grads(ops.matmul, [randn(*shape_a), randn(*shape_b)])
+
+
+def test_matmul_of_transposed_operands_gradients():
+    # The 2-D backward rule hands BLAS transposed views without copying them.
+    check_grads(lambda a, b: ops.matmul(ops.transpose(a), ops.transpose(b)), [randn(3, 2), randn(4, 3)])
 
 
 def test_matmul_rejects_vectors():
@@ -113,9 +119,36 @@ def test_take_rows_of_intermediate_is_dense():
     check_grads(lambda table: ops.take_rows(table * 2.0, np.array([0, 0, 2])), [randn(3, 2)])
 
 
+def test_take_rows_of_intermediate_with_negative_and_repeated_indices():
+    check_grads(lambda table: ops.take_rows(table * 2.0, np.array([[0, -1], [2, 0]])), [randn(3, 2, 2)])
+
+
+def test_scatter_add_rows_by_hand():
+    rows = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=np.float32)
+    out = scatter_add_rows(4, np.array([2, 0, -2]), rows)
+    # Rows 0 and 2 go to row 2 (index -2 of 4 is 2); row 1 goes to row 0.
+    assert out.tolist() == [[3.0, 4.0], [0.0, 0.0], [6.0, 8.0], [0.0, 0.0]]
+    assert out.dtype == np.float32
+
+
+def test_scatter_add_rows_of_nothing_and_out_of_range():
+    assert scatter_add_rows(3, np.zeros(0, dtype=np.int64), np.zeros((0, 2, 5))).shape == (3, 2, 5)
+    with pytest.raises(IndexError, match="invalid index 3"):
+        scatter_add_rows(3, np.array([3]), np.ones((1, 2)))
+
+
 def test_where_gradients():
     condition = np.array([[True, False, True], [False, False, True]])
     check_grads(lambda a, b: ops.where(condition, a, b), [randn(2, 3), randn(3)])
+
+
+def test_sparse_matmul_of_no_rows():
+    # A batch whose news all lack a news.tsv row gives the graph view empty blocks.
+    x = Tensor(np.zeros((0, 3)), requires_grad=True)
+    out = ops.sparse_matmul(sp.csr_matrix((2, 0)), x)
+    assert out.data.tolist() == [[0.0] * 3] * 2
+    ops.sum(out).backward()
+    assert x.grad.shape == (0, 3)
 
 
 @pytest.mark.parametrize("density", [0.0, 0.3, 1.0])

@@ -222,9 +222,6 @@ def test_table_output_lists_attention(model_dir):
     assert ranks == ["1", "2", "3", "4"]
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="ops.sparse_matmul cannot reshape an input of 0 rows, which the graph view gets when no "
-                          "requested news has a news.tsv row")
 def test_id_only_news_encoded_alone(model_dir):
     model, _ = load_model(model_dir)
     inputs = model.news_encoder.inputs

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from minirec.autograd.kernels import scatter_add_rows
 from minirec.autograd.tensor import RowSparseGrad, Tensor, as_tensor, unbroadcast
 from minirec.graph.kernels import csr_mean_aggregate, csr_transpose
 
@@ -115,6 +116,17 @@ def matmul(a, b) -> Tensor:
         out = (folded @ b.data).reshape(a.shape[:-1] + (b.shape[-1],))
         return Tensor.from_op(out, (a, b), folded_backward)
 
+    if a.ndim == 2 and b.ndim == 2:
+        # BLAS reads a transposed 2-D operand in place, so the backward products need no copies.
+        # Copying the transposes first made a training step 1.15 times as long
+        # (benchmarks/bench_proposals.py).
+        def plain_backward(g):
+            grad_a = g @ b.data.T if a.requires_grad else None
+            grad_b = a.data.T @ g if b.requires_grad else None
+            return grad_a, grad_b
+
+        return Tensor.from_op(a.data @ b.data, (a, b), plain_backward)
+
     # NumPy may fall back to a plain loop instead of BLAS for a stack of non-contiguous matrices, such
     # as the head-split views of attention. Copying them first made a training step about 3x faster here.
     contiguous = np.ascontiguousarray
@@ -141,14 +153,17 @@ def sparse_matmul(matrix, x: Tensor) -> Tensor:
     n_rows, n_cols = matrix.shape
     if x.shape[0] != n_cols:
         raise ValueError(f"sparse_matmul: matrix of shape {matrix.shape} cannot multiply x of shape {x.shape}")
-    features = x.data.reshape(n_cols, -1)
+    # The width is spelt out because NumPy cannot infer a -1 axis of an empty array: a batch whose
+    # news all lack a news.tsv row gives the graph view blocks of 0 rows.
+    width = int(np.prod(x.shape[1:]))
+    features = x.data.reshape(n_cols, width)
     transposed = None
 
     def backward(g):
         nonlocal transposed
         if transposed is None:
             transposed = csr_transpose(matrix.indptr, matrix.indices, matrix.data, n_cols)
-        return (csr_mean_aggregate(*transposed, g.reshape(n_rows, -1)).reshape(x.shape),)
+        return (csr_mean_aggregate(*transposed, g.reshape(n_rows, width)).reshape(x.shape),)
 
     out = csr_mean_aggregate(matrix.indptr, matrix.indices, matrix.data, features)
     return Tensor.from_op(out.reshape((n_rows,) + x.shape[1:]), (x,), backward)
@@ -242,9 +257,7 @@ def take_rows(table: Tensor, indices) -> Tensor:
         flat = g.reshape((-1,) + row_shape)
         if table._backward is None:
             return (RowSparseGrad(indices.reshape(-1), flat, table.shape),)
-        grad = np.zeros_like(table.data)
-        np.add.at(grad, indices.reshape(-1), flat)
-        return (grad,)
+        return (scatter_add_rows(table.shape[0], indices, flat).astype(table.dtype, copy=False),)
 
     return Tensor.from_op(table.data[indices], (table,), backward)
 

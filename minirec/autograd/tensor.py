@@ -28,6 +28,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from minirec.autograd.kernels import scatter_add_rows
+
 _grad_enabled = True
 
 
@@ -77,14 +79,10 @@ class RowSparseGrad:
     def coalesce(self) -> "RowSparseGrad":
         """Return an equivalent gradient with unique, sorted row indices."""
         rows, inverse = np.unique(self.indices, return_inverse=True)
-        summed = np.zeros((rows.size,) + self.shape[1:], dtype=self.values.dtype)
-        np.add.at(summed, inverse, self.values)
-        return RowSparseGrad(rows, summed, self.shape)
+        return RowSparseGrad(rows, scatter_add_rows(rows.size, inverse, self.values), self.shape)
 
     def to_dense(self) -> np.ndarray:
-        dense = np.zeros(self.shape, dtype=self.values.dtype)
-        np.add.at(dense, self.indices, self.values)
-        return dense
+        return scatter_add_rows(self.shape[0], self.indices, self.values)
 
     def __repr__(self) -> str:
         return f"RowSparseGrad(rows={self.indices.size}, shape={self.shape})"
@@ -104,9 +102,7 @@ def add_grads(a, b):
     if a_sparse:
         a, b = b, a
     if isinstance(b, RowSparseGrad):
-        dense = np.array(a, copy=True)
-        np.add.at(dense, b.indices, b.values)
-        return dense
+        return a + b.to_dense()
     return a + b
 
 

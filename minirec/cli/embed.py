@@ -76,7 +76,7 @@ def write_vectors(out: Path, ids: list[str], matrix: np.ndarray) -> Path:
     return ids_path
 
 
-@click.command()
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--encoder", "encoder_name", type=click.Choice(ENCODERS), required=True,
               help="Text encoder: the OpenAI API, LSA fitted on these news, MiniLM, or vectors from --input.")

@@ -14,7 +14,7 @@ from minirec.data.mind import MindFormatError
 from minirec.eval.prediction import score_prediction
 
 
-@click.command()
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("prediction", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("truth_behaviors", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")

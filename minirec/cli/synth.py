@@ -12,7 +12,7 @@ from minirec.synth import SCALES, generate_mind
 logger = logging.getLogger("minirec.cli.synth")
 
 
-@click.command()
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--scale",

@@ -54,9 +54,9 @@ def parse_views(_ctx, _param, value: str) -> tuple[str, ...]:
 @click.option("--id-view-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True,
               help="Share of news whose ID view is hidden in a training step, so text and graph learn to "
                    "carry news unseen in training.")
-@click.option("--objective", type=click.Choice(OBJECTIVES), default="bce", show_default=True,
-              help="Training loss: binary cross-entropy over every candidate, or a softmax of each click "
-                   "against --negatives non-clicks of the same impression (as in NRMS).")
+@click.option("--objective", type=click.Choice(OBJECTIVES), default="listwise", show_default=True,
+              help="Training loss: a softmax of each click against --negatives non-clicks of the same "
+                   "impression (as in NRMS), or binary cross-entropy over every candidate (the design's).")
 @click.option("--negatives", type=click.IntRange(1), default=4, show_default=True,
               help="Non-clicks drawn per click by the listwise objective.")
 @click.option("--max-impressions", type=click.IntRange(1), default=None,

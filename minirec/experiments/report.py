@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from minirec.experiments.reference import ORIGINAL_SOURCE
+from minirec.model.config import TrainConfig
 from minirec.train.checkpoint import write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -104,11 +105,18 @@ class ExperimentReport:
             f"news, {data['news_with_row']:,} of them with a news.tsv row; {data['users']:,} training users.",
             f"Most-popular baseline on the reported split (candidates ranked by their clicks in the training "
             f"impressions): AUC {popular['auc']:.4f}, MRR {popular['mrr']:.4f}, nDCG@10 {popular['ndcg10']:.4f}.",
-            f"Model: {size}; at most {settings['epochs']} epoch{plural} per run, with early stopping on validation "
-            f"AUC; seed {settings['seed']}.",
+            f"Model: {size}; {_objective_text()} unless a row says otherwise; at most {settings['epochs']} "
+            f"epoch{plural} per run, with early stopping on validation AUC; seed {settings['seed']}.",
             f"Columns named *original* give the {ORIGINAL_SOURCE}. The data differ, so compare the direction and "
             "the size of the differences between rows, not the absolute values.",
         ]
+
+
+def _objective_text() -> str:
+    default = TrainConfig()
+    if default.objective == "listwise":
+        return f"trained with the listwise objective (each click against {default.negatives} non-clicks)"
+    return "trained with binary cross-entropy over every candidate"
 
 
 def run_table_rows(results, columns: Sequence[str]) -> list[list]:

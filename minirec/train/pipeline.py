@@ -73,8 +73,10 @@ def _text_inputs(catalog: NewsCatalog, news_tables, options: RunOptions, summary
         from minirec.text.vectors import align_text_vectors, load_text_vectors
 
         vectors = load_text_vectors(options.text_embeddings, options.text_ids)
-        matrix, has_text, missing = align_text_vectors(vectors, [""] + catalog.ids)
-        has_text[0] = False
+        aligned, found, _ = align_text_vectors(vectors, catalog.ids)
+        # Row 0 of the catalogue is the padding row, which has no text.
+        matrix = np.vstack([np.zeros((1, aligned.shape[1]), dtype=np.float32), aligned])
+        has_text = np.concatenate([[False], found])
         summary["text_source"] = f"file {options.text_embeddings}"
         logger.info("text vectors: %d of %d catalogue news from %s (%d-d)", int(has_text.sum()), len(catalog) - 1,
                     options.text_embeddings, matrix.shape[1])
@@ -263,6 +265,7 @@ def run(options: RunOptions) -> dict:
     metrics["epochs"] = [asdict(h) for h in history]
     metrics["data"] = prepared.summary
     metrics["config"] = json.loads(options.model.to_json())
+    metrics["training"] = asdict(options.train)
     write_text_atomic(out / "metrics.json", json.dumps(_without_nan(metrics), indent=2, default=str, allow_nan=False))
     return metrics
 

@@ -74,7 +74,6 @@ class Trainer:
         return self.out_dir / "model"
 
     def save_checkpoint(self) -> None:
-        checkpoint.save_model(self.checkpoint_dir, self.model, self.user_ids)
         info = {
             "epoch": self.epoch, "next_batch": self.next_batch, "stopped": self.stopped,
             "loss_sum": self.loss_sum, "loss_count": self.loss_count,
@@ -83,20 +82,20 @@ class Trainer:
             "rng": self.model.rng.bit_generator.state,
             "history": [asdict(h) for h in self.history],
         }
-        checkpoint.save_training_state(self.checkpoint_dir, self.optimizer.state_dict(), info)
+        checkpoint.save_checkpoint(self.checkpoint_dir, self.model, self.user_ids, self.optimizer.state_dict(), info)
 
     def resume(self) -> bool:
         """Load the last checkpoint of ``out_dir`` if there is one; return whether training resumes."""
-        state = checkpoint.load_training_state(self.checkpoint_dir)
+        state = checkpoint.load_checkpoint(self.checkpoint_dir)
         if state is None:
             return False
-        arrays, info = state
-        saved, _ = checkpoint.load_model(self.checkpoint_dir)
+        folder, arrays, info = state
+        saved, _ = checkpoint.load_model(folder)
         changed = {key: (value, getattr(self.model.config, key)) for key, value in vars(saved.config).items()
                    if value != getattr(self.model.config, key)}
         if changed:
             details = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in changed.items())
-            raise ValueError(f"{self.checkpoint_dir} was written with other settings ({details}): "
+            raise ValueError(f"{folder} was written with other settings ({details}): "
                              "rerun with the same arguments to resume, or pass --fresh to start again")
         self.model.load_state_dict(saved.state_dict())
         self.optimizer.load_state_dict(arrays)
@@ -107,7 +106,7 @@ class Trainer:
         self.loss_sum, self.loss_count = info["loss_sum"], info["loss_count"]
         self.weight_sum, self.weight_count = np.array(info["weight_sum"]), info["weight_count"]
         self.history = [EpochSummary(**h) for h in info["history"]]
-        logger.info("resuming from %s: epoch %d, batch %d", self.checkpoint_dir, self.epoch, self.next_batch)
+        logger.info("resuming from %s: epoch %d, batch %d", folder, self.epoch, self.next_batch)
         return True
 
     # ----------------------------------------------------------------- training

@@ -1,0 +1,75 @@
+"""Checkpoints are written as a set: a save killed halfway leaves the previous one usable."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import prepared_run
+from minirec.model.recommender import Recommender
+from minirec.train import checkpoint
+
+
+@pytest.fixture
+def model(demo_data, tmp_path):
+    options, prepared = prepared_run(demo_data, tmp_path / "run", max_impressions=64)
+    return Recommender(options.model, prepared.inputs), prepared.user_ids
+
+
+def test_load_returns_latest_save(model, tmp_path):
+    recommender, users = model
+    checkpoint.save_checkpoint(tmp_path, recommender, users, {"m": np.zeros(2)}, {"epoch": 1})
+    checkpoint.save_checkpoint(tmp_path, recommender, users, {"m": np.ones(2)}, {"epoch": 2})
+
+    folder, arrays, info = checkpoint.load_checkpoint(tmp_path)
+
+    assert folder.name == "save-2"
+    assert info == {"epoch": 2}
+    assert arrays["m"].tolist() == [1.0, 1.0]
+    assert sorted(p.name for p in tmp_path.glob("save-*")) == ["save-2"]
+
+
+def test_no_checkpoint_gives_none(tmp_path):
+    assert checkpoint.load_checkpoint(tmp_path) is None
+
+
+def test_save_killed_halfway_keeps_previous(model, tmp_path, monkeypatch):
+    recommender, users = model
+    checkpoint.save_checkpoint(tmp_path, recommender, users, {"m": np.zeros(2)}, {"epoch": 1})
+    first = {name: value.copy() for name, value in recommender.state_dict().items()}
+    for value in recommender.state_dict().values():
+        value += 1.0  # the second save gets other weights
+
+    written = checkpoint.write_text_atomic
+
+    def killed_at_state_json(path, text):
+        if path.name == checkpoint.STATE_JSON:
+            raise KeyboardInterrupt
+        written(path, text)
+
+    monkeypatch.setattr(checkpoint, "write_text_atomic", killed_at_state_json)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_checkpoint(tmp_path, recommender, users, {"m": np.ones(2)}, {"epoch": 2})
+    monkeypatch.undo()
+
+    # The second save's model.npz exists, but latest.json still names the first save.
+    assert (tmp_path / "save-2" / checkpoint.MODEL_FILE).is_file()
+    folder, arrays, info = checkpoint.load_checkpoint(tmp_path)
+    assert folder.name == "save-1"
+    assert info == {"epoch": 1}
+    assert arrays["m"].tolist() == [0.0, 0.0]
+    restored, _ = checkpoint.load_model(folder)
+    for name, value in restored.state_dict().items():
+        assert np.array_equal(value, first[name]), name
+
+
+def test_damaged_pointer_names_the_file(tmp_path):
+    (tmp_path / checkpoint.LATEST_FILE).write_text("{not json")
+    with pytest.raises(ValueError, match="latest.json is damaged"):
+        checkpoint.load_checkpoint(tmp_path)
+
+
+def test_pointer_to_missing_save_is_rejected(tmp_path):
+    (tmp_path / checkpoint.LATEST_FILE).write_text(json.dumps({"save": "save-7"}))
+    with pytest.raises(ValueError, match="save-7, which has no training_state.json"):
+        checkpoint.load_checkpoint(tmp_path)
