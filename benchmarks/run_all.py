@@ -203,7 +203,8 @@ def render(results: dict, meta: dict) -> str:
             add(f"| MiniLM >= {TARGET_MINILM_TEXTS_PER_SECOND:.0f} news/s | not measured: {minilm['skipped']} | |")
         else:
             add(f"| MiniLM >= {TARGET_MINILM_TEXTS_PER_SECOND:.0f} news/s | {minilm['texts_per_second']:.1f} news/s "
-                f"({minilm['texts']:,} texts of {minilm['mean_tokens']:.0f} tokens on average, {minilm['workers']} "
+                f"({minilm['texts']:,} texts of {minilm['mean_tokens']:.0f} tokens on average from "
+                f"{minilm.get('origin', 'the generated news')}, {minilm['workers']} "
                 f"threads; load {minilm['load_average_start']}) | "
                 f"{_met(minilm['texts_per_second'] >= TARGET_MINILM_TEXTS_PER_SECOND)} |")
     add("")

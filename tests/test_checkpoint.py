@@ -73,3 +73,38 @@ def test_pointer_to_missing_save_is_rejected(tmp_path):
     (tmp_path / checkpoint.LATEST_FILE).write_text(json.dumps({"save": "save-7"}))
     with pytest.raises(ValueError, match="save-7, which has no training_state.json"):
         checkpoint.load_checkpoint(tmp_path)
+
+
+def test_damaged_model_file_names_it(model, tmp_path):
+    recommender, users = model
+    checkpoint.save_model(tmp_path, recommender, users)
+    for content in (b"", b"not an npz file at all", (tmp_path / checkpoint.MODEL_FILE).read_bytes()[:500]):
+        (tmp_path / checkpoint.MODEL_FILE).write_bytes(content)
+        with pytest.raises(ValueError, match="model.npz is damaged"):
+            checkpoint.load_model(tmp_path)
+
+
+def _trainer(demo_data, out, **train):
+    from minirec.train.trainer import Trainer
+
+    options, prepared = prepared_run(demo_data, out, max_impressions=128, batch_size=64, **train)
+    return Trainer(Recommender(options.model, prepared.inputs), prepared.train_set, prepared.valid_set,
+                   options.train, out, prepared.user_ids, progress=False)
+
+
+def test_resume_with_other_learning_rate_rejected(demo_data, tmp_path):
+    _trainer(demo_data, tmp_path, epochs=1).fit()
+    with pytest.raises(ValueError, match=r"lr 0\.001 -> 0\.01"):
+        _trainer(demo_data, tmp_path, epochs=2, lr=0.01).resume()
+
+
+def test_training_seconds_add_up_over_sessions(demo_data, tmp_path):
+    first = _trainer(demo_data, tmp_path, epochs=1)
+    first.fit()
+    second = _trainer(demo_data, tmp_path, epochs=2)  # more epochs may be asked for on resume
+    assert second.resume()
+    # The last checkpoint is saved at the end of the epoch, just before fit() returns.
+    resumed_from = second.training_seconds
+    assert 0.0 < resumed_from <= first.training_seconds
+    second.fit()
+    assert second.training_seconds > resumed_from

@@ -83,3 +83,21 @@ def test_malformed_prediction_names_line(tmp_path):
     result = CliRunner().invoke(main, [str(prediction), str(truth)])
     assert result.exit_code == 1
     assert f"{prediction}:2:" in result.output
+
+
+def test_empty_truth_file_fails_clearly(tmp_path):
+    truth = tmp_path / "behaviors.tsv"
+    truth.write_text("", encoding="utf-8")
+    prediction = write_prediction(tmp_path / "prediction.txt", ["1"], [[1]])
+    result = CliRunner().invoke(main, [str(prediction), str(truth)])
+    assert result.exit_code == 1
+    assert f"{truth} has no impressions" in result.output
+
+
+def test_prediction_zip_that_is_not_a_zip(tmp_path):
+    truth = write_truth(tmp_path)
+    prediction = tmp_path / "prediction.zip"
+    prediction.write_text("1 [1,2,3]\n", encoding="utf-8")
+    result = CliRunner().invoke(main, [str(prediction), str(truth)])
+    assert result.exit_code == 1
+    assert f"{prediction} is not a zip file" in result.output

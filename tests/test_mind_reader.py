@@ -69,10 +69,20 @@ def test_news_accepts_seven_field_row(tmp_path):
     seven_fields = "\t".join(
         ["N1", "sports", "football", "Title", "Abstract", "https://example.com", f"[{ENTITY_Q1}]"]
     )
-    news = read_news(write(tmp_path / "news.tsv", [seven_fields, news_row("N2")]))
+    report = ReadReport()
+    news = read_news(write(tmp_path / "news.tsv", [seven_fields, news_row("N2")]), report)
     assert news.ids == ["N1", "N2"]
     assert news.title_entities[0] == ["Q1"]
     assert news.abstract_entities[0] == []
+    assert report.counts["news_row_with_7_fields"] == 1
+
+
+def test_news_rejects_row_missing_middle_field(tmp_path):
+    # The Abstract is missing, so the URL moved into it and TitleEntities into the URL column.
+    shifted = "\t".join(["N1", "sports", "football", "Title", "https://example.com", "[]", f"[{ENTITY_Q1}]"])
+    path = write(tmp_path / "news.tsv", [news_row("N0"), shifted])
+    with pytest.raises(MindFormatError, match=r"news.tsv:2: .*a field before URL is missing"):
+        read_news(path)
 
 
 def test_news_entities_in_order_deduplicated(tmp_path):

@@ -37,6 +37,8 @@ def main(model_dir, behaviors, out):
         table = read_behaviors(behaviors, report)
     except (MindFormatError, FileNotFoundError, ValueError) as error:
         raise click.ClickException(str(error)) from None
+    if len(table) == 0:
+        raise click.ClickException(f"{behaviors} has no impressions: nothing to predict")
     started = time.monotonic()
     user_index = {user: row for row, user in enumerate(user_ids, start=1)}
     impressions = encode_impressions(table, model.news_encoder.inputs.catalog, user_index,

@@ -109,6 +109,9 @@ def main(data, out, epochs, views, fusion, tau, text_embeddings, text_ids, text_
     except (ValueError, FileNotFoundError) as error:
         log.error("%s", error)
         raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        log.error("interrupted: run the same command again (same --out) to resume from the last checkpoint")
+        raise SystemExit(130) from None
 
     click.echo(f"\nResults on {metrics['split']}:")
     if "auc" in metrics:

@@ -178,10 +178,11 @@ def read_news(path: str | Path, report: ReadReport | None = None) -> News:
     Parameters
     ----------
     path : str or Path
-        news.tsv with 8 tab-separated fields per row. A row of 7 fields is accepted as a row whose
-        empty AbstractEntities field was stripped with the trailing tab.
+        news.tsv with 8 tab-separated fields per row. A row of 7 fields is accepted, and counted, as a
+        row whose empty AbstractEntities field was stripped with the trailing tab, unless its URL column
+        contains an entity list (then a field before URL is missing, which is an error).
     report : ReadReport, optional
-        Receives the count of entity objects without a WikidataId, which are skipped.
+        Receives the count of entity objects without a WikidataId, which are skipped, and of rows of 7 fields.
 
     Returns
     -------
@@ -199,7 +200,16 @@ def read_news(path: str | Path, report: ReadReport | None = None) -> News:
     for number, text in _read_lines(path):
         fields = text.split("\t")
         if len(fields) == len(NEWS_FIELDS) - 1:
+            # Only the last field (AbstractEntities) may be missing. If a field before URL is missing
+            # instead, the TitleEntities list sits where URL belongs.
+            if fields[5].lstrip().startswith("["):
+                raise MindFormatError(
+                    path, number, None,
+                    f"{len(NEWS_FIELDS)} tab-separated fields ({', '.join(NEWS_FIELDS)}); this row has 7 and an "
+                    "entity list in the URL column, so a field before URL is missing", len(fields),
+                )
             fields.append("")
+            report.add("news_row_with_7_fields")
         if len(fields) != len(NEWS_FIELDS):
             raise MindFormatError(
                 path, number, None, f"{len(NEWS_FIELDS)} tab-separated fields ({', '.join(NEWS_FIELDS)})", len(fields),

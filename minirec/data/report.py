@@ -13,6 +13,7 @@ import logging
 DESCRIPTIONS: dict[str, str] = {
     "blank_line": "blank lines (skipped)",
     "entity_without_wikidata_id": "entity objects without a WikidataId (skipped)",
+    "news_row_with_7_fields": "news.tsv rows of 7 fields, read as rows whose empty last field was stripped",
     "duplicate_entity_vector": "duplicate WikidataIds in entity_embedding.vec (first row kept)",
     "history_news_without_row": "history ids without a row in news.tsv (ID-only news)",
     "candidate_news_without_row": "candidate ids without a row in news.tsv (ID-only news)",

@@ -136,6 +136,8 @@ def read_prediction(path: str | Path) -> tuple[list[str], list[np.ndarray]]:
     """
     path = Path(path)
     if path.suffix.lower() == ".zip":
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path} is not a zip file: zip prediction.txt again, or pass the plain text file")
         with zipfile.ZipFile(path) as archive:
             if PREDICTION_NAME not in archive.namelist():
                 members = ", ".join(archive.namelist()[:10]) or "nothing"
@@ -202,6 +204,8 @@ def score_prediction(prediction_path: str | Path, truth_behaviors_path: str | Pa
         two differ in the number of candidates. The message names the impression id.
     """
     truth = read_behaviors(truth_behaviors_path)
+    if len(truth) == 0:
+        raise ValueError(f"{truth_behaviors_path} has no impressions, so there is nothing to score against")
     if not truth.has_labels:
         raise ValueError(
             f"{truth_behaviors_path} has no click labels (like MIND's test split), so it cannot be scored. "

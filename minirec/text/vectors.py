@@ -54,7 +54,7 @@ def find_ids_file(npy_path: str | os.PathLike) -> Path:
     tried = ", ".join(candidate.name for candidate in candidates)
     raise FileNotFoundError(
         f"{npy_path}: no ids file found next to it (tried {tried} in {npy_path.parent}); "
-        "write one news id per line in the row order of the matrix, or pass ids_path"
+        "write one news id per line in the row order of the matrix, or name the ids file (--text-ids, --input-ids)"
     )
 
 

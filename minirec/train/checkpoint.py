@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -73,9 +74,11 @@ def load_model(directory: Path) -> tuple[Recommender, list[str]]:
     for name in (MODEL_FILE, CONFIG_FILE):
         if not (directory / name).exists():
             raise FileNotFoundError(f"{directory / name} not found: is {directory} a directory written by minirec-train?")
-    config = ModelConfig.load(directory / CONFIG_FILE)
-    with np.load(directory / MODEL_FILE, allow_pickle=False) as stored:
-        arrays = {key: stored[key] for key in stored.files}
+    try:
+        config = ModelConfig.load(directory / CONFIG_FILE)
+    except (ValueError, TypeError, KeyError) as error:  # json.JSONDecodeError is a ValueError
+        raise ValueError(f"{directory / CONFIG_FILE} is damaged ({error}): retrain the model or restore the file") from None
+    arrays = _load_arrays(directory / MODEL_FILE)
     inputs = NewsInputs(catalog=NewsCatalog.from_arrays(arrays))
     if "text_vectors" in arrays:
         inputs.text_vectors, inputs.has_text = arrays["text_vectors"], arrays["has_text"]
@@ -120,10 +123,22 @@ def load_checkpoint(directory: Path) -> tuple[Path, dict[str, np.ndarray], dict]
     target = _latest_save(Path(directory))
     if target is None:
         return None
-    info = json.loads((target / STATE_JSON).read_text(encoding="utf-8"))
-    with np.load(target / STATE_FILE, allow_pickle=False) as stored:
-        arrays = {key: stored[key] for key in stored.files}
-    return target, arrays, info
+    try:
+        info = json.loads((target / STATE_JSON).read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(f"{target / STATE_JSON} is damaged ({error}): pass --fresh to start the run again") from None
+    return target, _load_arrays(target / STATE_FILE, "pass --fresh to start the run again"), info
+
+
+def _load_arrays(path: Path, remedy: str = "retrain the model or restore the file") -> dict[str, np.ndarray]:
+    """Read every array of an ``.npz`` file, turning the errors of a damaged file into one ValueError."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {key: stored[key] for key in stored.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
+        # A damaged file surfaces as any of these; NumPy's advice to allow pickles is never right here.
+        raise ValueError(f"{path} is damaged or is not an .npz file written by minirec ({type(error).__name__}): "
+                         f"{remedy}") from None
 
 
 def _latest_save(directory: Path) -> Path | None:

@@ -236,9 +236,8 @@ def run(options: RunOptions) -> dict:
         # Saved beside the model so that news added after training can be embedded the same way.
         (out / "model").mkdir(parents=True, exist_ok=True)
         prepared.text_encoder.save(out / "model" / LSA_FILE)
-    started = time.monotonic()
     history = trainer.fit()
-    training_seconds = time.monotonic() - started
+    training_seconds = trainer.training_seconds
 
     started = time.monotonic()
     scores = model.predict(prepared.report_set)

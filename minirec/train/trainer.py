@@ -12,6 +12,7 @@ same random streams.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -63,6 +64,9 @@ class Trainer:
         self.weight_sum = np.zeros(len(model.config.views))
         self.weight_count = 0
         self.stopped = False
+        # Seconds spent in fit() over every session of this run, resumed ones included.
+        self.training_seconds = 0.0
+        self._clock_mark: float | None = None
 
     # ----------------------------------------------------------------- checkpoints
     @property
@@ -73,7 +77,14 @@ class Trainer:
     def best_dir(self) -> Path:
         return self.out_dir / "model"
 
+    def _count_time(self) -> None:
+        if self._clock_mark is not None:
+            now = time.monotonic()
+            self.training_seconds += now - self._clock_mark
+            self._clock_mark = now
+
     def save_checkpoint(self) -> None:
+        self._count_time()
         info = {
             "epoch": self.epoch, "next_batch": self.next_batch, "stopped": self.stopped,
             "loss_sum": self.loss_sum, "loss_count": self.loss_count,
@@ -81,8 +92,16 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(), "stopper": self.stopper.state_dict(),
             "rng": self.model.rng.bit_generator.state,
             "history": [asdict(h) for h in self.history],
+            "settings": self._resumable_settings(),
+            "training_seconds": self.training_seconds,
         }
         checkpoint.save_checkpoint(self.checkpoint_dir, self.model, self.user_ids, self.optimizer.state_dict(), info)
+
+    def _resumable_settings(self) -> dict:
+        """Return the training settings a resumed run must share with its checkpoint (all but the epoch count)."""
+        settings = asdict(self.config)
+        settings.pop("epochs")
+        return json.loads(json.dumps(settings))  # as the checkpoint's JSON stores them (tuples become lists)
 
     def resume(self) -> bool:
         """Load the last checkpoint of ``out_dir`` if there is one; return whether training resumes."""
@@ -90,9 +109,15 @@ class Trainer:
         if state is None:
             return False
         folder, arrays, info = state
-        saved, _ = checkpoint.load_model(folder)
+        try:
+            saved, _ = checkpoint.load_model(folder)
+        except ValueError as error:
+            raise ValueError(f"{error}. To start again without the checkpoint, pass --fresh") from None
         changed = {key: (value, getattr(self.model.config, key)) for key, value in vars(saved.config).items()
                    if value != getattr(self.model.config, key)}
+        current = self._resumable_settings()
+        changed.update({key: (value, current[key]) for key, value in info.get("settings", {}).items()
+                        if key in current and value != current[key]})
         if changed:
             details = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in changed.items())
             raise ValueError(f"{folder} was written with other settings ({details}): "
@@ -106,6 +131,7 @@ class Trainer:
         self.loss_sum, self.loss_count = info["loss_sum"], info["loss_count"]
         self.weight_sum, self.weight_count = np.array(info["weight_sum"]), info["weight_count"]
         self.history = [EpochSummary(**h) for h in info["history"]]
+        self.training_seconds = info.get("training_seconds", 0.0)
         logger.info("resuming from %s: epoch %d, batch %d", folder, self.epoch, self.next_batch)
         return True
 
@@ -169,8 +195,11 @@ class Trainer:
         self.save_checkpoint()
 
     def fit(self) -> list[EpochSummary]:
+        self._clock_mark = time.monotonic()
         while self.epoch <= self.config.epochs and not self.stopped:
             self.run_epoch()
+        self._count_time()
+        self._clock_mark = None
         if self.stopped:
             logger.info("early stopping: validation AUC has not improved since epoch %d", self.stopper.best_epoch)
         if (self.best_dir / checkpoint.MODEL_FILE).exists():
