@@ -3,7 +3,7 @@
 Run as ``python benchmarks/bench_text.py --scale small [--minilm-texts 1000] [--out result.json]``.
 
 LSA: reading train/news.tsv, building the texts, then ``LSAEncoder.fit_transform`` on all of them
-(51,282 news at ``small``), fastest of ``--repeats`` fits. MiniLM: ``MiniLMEncoder.encode`` on the
+(50,909 news in the generated ``small`` data), fastest of ``--repeats`` fits. MiniLM: ``MiniLMEncoder.encode`` on the
 first ``--minilm-texts`` real MIND news of ``../shared/data/mind_sample`` where that folder exists (the
 generated titles and abstracts are longer than MIND's), otherwise of the scale's texts, after a
 warm-up, fastest of ``--repeats``. When MiniLM's
