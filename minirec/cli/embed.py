@@ -7,6 +7,7 @@ The output is a pair of files: ``FILE.npy`` (float32, one row per news) and
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -124,7 +125,8 @@ def main(
     "Category: <category> - <subcategory> | Title: <title> | Abstract: <abstract>".
     The OpenAI encoder reads the API key from the OPENAI_API_KEY environment variable.
     """
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
+                        stream=sys.stderr)
     # httpx2 logs every HTTP request at INFO, one line per batch.
     logging.getLogger("httpx2").setLevel(logging.DEBUG if verbose else logging.WARNING)
     started = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import click
@@ -28,7 +29,8 @@ def main(out: Path, scale: str, seed: int) -> None:
     The files follow MIND's format (news.tsv, behaviors.tsv, entity_embedding.vec), and
     clicks come from a planted model in which users prefer some topics.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
+                        stream=sys.stderr)
     statistics = generate_mind(out, scale=scale, seed=seed, progress=True)
     for split in ("train", "dev"):
         numbers = statistics[split]

@@ -89,7 +89,6 @@ def _text_inputs(catalog: NewsCatalog, news_tables, options: RunOptions, summary
         for i, news_id in enumerate(table.ids):
             texts.setdefault(news_id, news_text(table.category[i], table.subcategory[i], table.title[i], table.abstract[i]))
     corpus = [texts[catalog.ids[row - 1]] for row in rows_with_text]
-    started = time.monotonic()
     encoder = LSAEncoder(dim=options.text_dim)
     vectors = encoder.fit_transform(corpus)
     matrix = np.zeros((len(catalog), vectors.shape[1]), dtype=np.float32)
@@ -97,8 +96,6 @@ def _text_inputs(catalog: NewsCatalog, news_tables, options: RunOptions, summary
     has_text = np.zeros(len(catalog), dtype=bool)
     has_text[rows_with_text] = np.abs(vectors).sum(axis=1) > 0
     summary["text_source"] = f"LSA ({vectors.shape[1]}-d) fitted on {len(corpus)} news texts"
-    logger.info("text vectors: LSA %d-d fitted on %d news texts in %.1fs", vectors.shape[1], len(corpus),
-                time.monotonic() - started)
     return matrix, has_text, encoder
 
 
@@ -125,7 +122,6 @@ def _graph_inputs(catalog: NewsCatalog, entity_files: list[Path], config: ModelC
     # The graph's own count includes the padding row and every ID-only news; this one does not.
     summary["graph"]["news_with_row_without_entities"] = int(
         sum(1 for row in np.flatnonzero(catalog.has_row) if not catalog.entities[row]))
-    logger.info("news-entity graph: %s", ", ".join(f"{k} {v}" for k, v in graph.counts.items()))
     return graph.adjacency.tocsr(), graph.entity_init, graph.entity_ids
 
 

@@ -200,8 +200,10 @@ class Trainer:
             self.run_epoch()
         self._count_time()
         self._clock_mark = None
-        if self.stopped:
+        if self.stopped and self.epoch <= self.config.epochs:
             logger.info("early stopping: validation AUC has not improved since epoch %d", self.stopper.best_epoch)
+        else:
+            logger.info("trained all %d epochs; the best was epoch %d", self.config.epochs, self.stopper.best_epoch)
         if (self.best_dir / checkpoint.MODEL_FILE).exists():
             best, _ = checkpoint.load_model(self.best_dir)
             self.model.load_state_dict(best.state_dict())
