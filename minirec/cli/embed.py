@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from minirec.text.cache import write_atomically
+from minirec.files import write_atomically
 
 logger = logging.getLogger(__name__)
 

@@ -124,20 +124,3 @@ def build_catalog(news_tables: list[News], training: Behaviors, others: list[Beh
         entities.append(list(dict.fromkeys(found[1] + found[2])))
     return NewsCatalog(ids=ids, has_row=has_row, category=category, categories=categories, id_row=id_row,
                        entities=entities)
-
-
-def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` to an .npz atomically (a temporary file in the same folder, then a rename)."""
-    import os
-    import tempfile
-
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **arrays)
-        os.chmod(temporary, 0o644)  # mkstemp creates 0600; outputs are meant to be shared like any file
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -8,8 +8,6 @@ candidate. The leaderboard takes a zip whose root contains ``prediction.txt``.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 
 from minirec.data.mind import MindFormatError, read_behaviors
 from minirec.eval.metrics import EvaluationResult, evaluate
+from minirec.files import write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -97,21 +96,17 @@ def write_prediction(
     ranks_checked = _validated_ranks(impression_ids, ranks_list)
     lines = _prediction_lines([str(i) for i in impression_ids], ranks_checked)
 
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as raw:
-            if path.suffix.lower() == ".zip":
-                with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                    with archive.open(PREDICTION_NAME, "w") as member:
-                        for line in lines:
-                            member.write(line.encode("utf-8"))
-            else:
-                for line in lines:
-                    raw.write(line.encode("utf-8"))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    def write(raw) -> None:
+        if path.suffix.lower() == ".zip":
+            with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                with archive.open(PREDICTION_NAME, "w") as member:
+                    for line in lines:
+                        member.write(line.encode("utf-8"))
+        else:
+            for line in lines:
+                raw.write(line.encode("utf-8"))
+
+    write_atomically(path, write)
     logger.info("wrote %d prediction lines to %s", len(ranks_checked), path)
     return path
 

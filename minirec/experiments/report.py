@@ -11,16 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from minirec.experiments.reference import ORIGINAL_SOURCE
+from minirec.files import write_atomically, write_text_atomic
 from minirec.model.config import TrainConfig
-from minirec.train.checkpoint import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -172,14 +170,7 @@ def _pyplot():
 
 
 def _save_figure_atomic(figure, path: Path) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            figure.savefig(stream, format="png", dpi=120)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda handle: figure.savefig(handle, format="png", dpi=120))
 
 
 def _settings_dict(settings) -> dict:

@@ -28,7 +28,7 @@ from minirec.model.config import ModelConfig, TrainConfig
 from minirec.model.news_encoder import NewsInputs
 from minirec.model.recommender import Recommender
 from minirec.train import checkpoint
-from minirec.train.checkpoint import write_text_atomic
+from minirec.files import write_text_atomic
 from minirec.train.pipeline import LSA_FILE, PreparedData, RunOptions, prepare
 from minirec.train.trainer import Trainer
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+
+from minirec.files import save_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -74,16 +75,7 @@ class NewsEntityGraph:
             "count_names": np.array(names, dtype=str),
             "count_values": np.array([self.counts[name] for name in names], dtype=np.int64),
         }
-        descriptor, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=path.name + ".", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                np.savez(handle, **arrays)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        save_arrays(path, arrays)
         logger.info("saved news-entity graph (%d nodes) to %s", self.num_nodes, path)
 
     @classmethod

@@ -17,12 +17,13 @@ It stores no texts, so it can be shared without sharing the corpus.
 import hashlib
 import logging
 import os
-import secrets
 import zipfile
 from pathlib import Path
-from typing import BinaryIO, Callable, Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
+
+from minirec.files import write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -33,29 +34,6 @@ _STORED_ARRAYS = {"format_version", "keys", "vectors", "model", "dimensions"}
 def text_digest(text: str) -> str:
     """Return the hex SHA-256 digest of the UTF-8 encoding of ``text``."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
-    """Write a file through ``write(file)`` so that readers see the old or the new content.
-
-    The data goes to a temporary file in the same folder, is flushed to disk and then
-    renamed over ``path`` with ``os.replace``, which is atomic on POSIX and Windows.
-    A crash at any moment leaves either the old file or the new one, never a mix.
-    The temporary file is removed when ``write`` raises.
-    """
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # os.open with mode 0o666 lets the umask decide permissions, as open() would.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 class CacheMismatchError(ValueError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -13,6 +12,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
+
+from minirec.files import save_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -375,16 +376,7 @@ class LSAEncoder:
             "seed": np.array(self.seed),
             "solver": np.array(self.solver),
         }
-        descriptor, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=path.name + ".", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                np.savez(handle, **arrays)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        save_arrays(path, arrays)
         logger.info("saved LSA encoder (%d terms, dim %d) to %s", len(terms), self.dim, path)
 
     @classmethod

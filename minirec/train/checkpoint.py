@@ -18,14 +18,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from minirec.data.catalog import NewsCatalog, save_arrays
+from minirec.data.catalog import NewsCatalog
+from minirec.files import save_arrays, write_text_atomic
 from minirec.model.config import ModelConfig
 from minirec.model.news_encoder import NewsInputs
 from minirec.model.recommender import Recommender
@@ -33,19 +33,6 @@ from minirec.model.recommender import Recommender
 MODEL_FILE, CONFIG_FILE = "model.npz", "config.json"
 STATE_FILE, STATE_JSON = "training_state.npz", "training_state.json"
 LATEST_FILE = "latest.json"
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)  # mkstemp creates 0600; outputs are meant to be shared like any file
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def save_model(directory: Path, model: Recommender, user_ids: list[str]) -> None:

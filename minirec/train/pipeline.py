@@ -29,7 +29,7 @@ from minirec.model.config import ModelConfig, TrainConfig
 from minirec.model.news_encoder import NewsInputs
 from minirec.model.recommender import Recommender
 from minirec.train.batches import encode_impressions
-from minirec.train.checkpoint import write_text_atomic
+from minirec.files import write_text_atomic
 from minirec.train.trainer import Trainer
 
 logger = logging.getLogger(__name__)
