@@ -108,3 +108,29 @@ def test_training_seconds_add_up_over_sessions(demo_data, tmp_path):
     assert 0.0 < resumed_from <= first.training_seconds
     second.fit()
     assert second.training_seconds > resumed_from
+
+
+def test_model_of_other_views_names_both_files(demo_data, tmp_path):
+    from conftest import small_model_config
+
+    options, prepared = prepared_run(demo_data, tmp_path / "run", small_model_config(views=("id",)), max_impressions=64)
+    checkpoint.save_model(tmp_path / "id", Recommender(options.model, prepared.inputs), prepared.user_ids)
+    options, prepared = prepared_run(demo_data, tmp_path / "run", max_impressions=64)
+    checkpoint.save_model(tmp_path / "all", Recommender(options.model, prepared.inputs), prepared.user_ids)
+    (tmp_path / "all" / checkpoint.CONFIG_FILE).write_bytes((tmp_path / "id" / checkpoint.CONFIG_FILE).read_bytes())
+    with pytest.raises(ValueError, match="model.npz does not match .*config.json"):
+        checkpoint.load_model(tmp_path / "all")
+
+
+def test_config_of_wrong_shape_is_damaged(model, tmp_path):
+    recommender, users = model
+    checkpoint.save_model(tmp_path, recommender, users)
+    (tmp_path / checkpoint.CONFIG_FILE).write_text("[1, 2]")
+    with pytest.raises(ValueError, match="config.json is damaged"):
+        checkpoint.load_model(tmp_path)
+
+
+def test_resume_with_fewer_epochs_rejected(demo_data, tmp_path):
+    _trainer(demo_data, tmp_path, epochs=2).fit()
+    with pytest.raises(ValueError, match="already trained 2 epochs, more than --epochs 1"):
+        _trainer(demo_data, tmp_path, epochs=1).resume()

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minirec.data.mind import MindFormatError, read_behaviors, read_entity_vectors, read_news
+from minirec.data.entity_vectors import read_entity_vectors
+from minirec.data.mind import MindFormatError, read_behaviors, read_news
 from minirec.data.report import ReadReport
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -330,3 +330,15 @@ def test_cli_writes_demo_dataset(tmp_path):
     for split in ("train", "dev"):
         for name in FILES:
             assert (tmp_path / "out" / split / name).is_file()
+
+
+def test_cli_refuses_to_overwrite_data(tmp_path):
+    news = tmp_path / "out" / "train" / "news.tsv"
+    news.parent.mkdir(parents=True)
+    news.write_text("my data\n")
+    result = CliRunner().invoke(synth_main, [str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "already exists" in result.output
+    assert news.read_text() == "my data\n"
+    assert CliRunner().invoke(synth_main, [str(tmp_path / "out"), "--force"]).exit_code == 0
+    assert news.read_text() != "my data\n"

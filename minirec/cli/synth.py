@@ -23,7 +23,8 @@ logger = logging.getLogger("minirec.cli.synth")
     help="Dataset size: demo (2,000 news, seconds), small (MIND-small sizes) or large (MIND-large sizes).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed; the same seed gives identical files.")
-def main(out: Path, scale: str, seed: int) -> None:
+@click.option("--force", is_flag=True, help="Overwrite news.tsv, behaviors.tsv and entity_embedding.vec already in OUT.")
+def main(out: Path, scale: str, seed: int, force: bool) -> None:
     """Write a synthetic MIND-format dataset to OUT/train and OUT/dev.
 
     The files follow MIND's format (news.tsv, behaviors.tsv, entity_embedding.vec), and
@@ -31,6 +32,11 @@ def main(out: Path, scale: str, seed: int) -> None:
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
                         stream=sys.stderr)
+    existing = [out / split / name for split in ("train", "dev")
+                for name in ("news.tsv", "behaviors.tsv", "entity_embedding.vec") if (out / split / name).exists()]
+    if existing and not force:
+        raise click.ClickException(f"{existing[0]} already exists: choose an empty OUT folder, or pass --force to "
+                                   "overwrite the MIND files in it")
     statistics = generate_mind(out, scale=scale, seed=seed, progress=True)
     for split in ("train", "dev"):
         numbers = statistics[split]

@@ -1,11 +1,12 @@
-"""Read MIND's news.tsv, behaviors.tsv and entity_embedding.vec into plain Python and NumPy.
+"""Read MIND's news.tsv and behaviors.tsv into plain Python and NumPy.
 
 The files are tab-separated without a header. They are read line by line with quoting off, so a
 title that begins with ``"`` is kept verbatim and the number of rows equals the number of lines.
 Only ``\\n`` ends a line (a trailing ``\\r`` is dropped), and blank lines at the end of a file are
 ignored. Every malformed line raises :class:`MindFormatError` with the file, the 1-based line
 number, the field and what was expected. What is skipped on purpose is counted in a
-:class:`~minirec.data.report.ReadReport`.
+:class:`~minirec.data.report.ReadReport`. :mod:`minirec.data.entity_vectors` reads
+entity_embedding.vec with the same rules.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ TIME_FORMAT = "%m/%d/%Y %I:%M:%S %p"
 _FIX_LINE = "Fix the line or remove it."
 _SHOWN_CHARS = 80
 _UTF8_BOM = b"\xef\xbb\xbf"
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 # A whole labelled Impressions field, checked once per line because a regex per candidate is too slow.
 _LABELLED_IMPRESSIONS = re.compile(r"\S+-[01](?: \S+-[01])*")
 _LABEL_SUFFIX = re.compile(r"-\d+(?= |$)")
@@ -111,7 +111,7 @@ def _garbage_collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, text)`` for each non-blank line of a UTF-8 file.
 
     A blank line followed by data raises, because it usually means a broken write. Decoding line
@@ -197,7 +197,7 @@ def read_news(path: str | Path, report: ReadReport | None = None) -> News:
     columns: dict[str, list] = {name: [] for name in NEWS_FIELDS if name != "URL"}
     first_line_of: dict[str, int] = {}
 
-    for number, text in _read_lines(path):
+    for number, text in read_lines(path):
         fields = text.split("\t")
         if len(fields) == len(NEWS_FIELDS) - 1:
             # Only the last field (AbstractEntities) may be missing. If a field before URL is missing
@@ -345,7 +345,7 @@ def read_behaviors(path: str | Path, report: ReadReport | None = None) -> Behavi
     labelled: bool | None = None
     labelled_line = 0
 
-    for number, text in _read_lines(path):
+    for number, text in read_lines(path):
         fields = text.split("\t")
         if len(fields) != len(BEHAVIORS_FIELDS):
             raise MindFormatError(
@@ -455,86 +455,3 @@ def _parse_time(text: str, day_seconds: dict[str, float], path: str | Path, line
     # 12 AM is midnight and 12 PM is noon.
     hour_of_day = hour % 12 + (12 if meridiem == "PM" else 0)
     return day + 3600 * hour_of_day + 60 * minute + second
-
-
-# ------------------------------------------------------------------------------------ entity vectors
-
-
-def read_entity_vectors(path: str | Path, report: ReadReport | None = None) -> tuple[list[str], np.ndarray]:
-    """Read an entity_embedding.vec: a WikidataId, then tab-separated numbers, per line.
-
-    Parameters
-    ----------
-    path : str or Path
-        Vector file. Trailing tabs or spaces on a line are ignored.
-    report : ReadReport, optional
-        Receives the count of duplicate WikidataIds. The first row of each id is kept.
-
-    Returns
-    -------
-    ids : list of str
-        WikidataIds in file order.
-    vectors : np.ndarray
-        float32 array of shape (len(ids), d), or (0, 0) for an empty file.
-
-    Raises
-    ------
-    MindFormatError
-        On a row without numbers, a value that is not a finite float32 number (naming its 1-based column,
-        the id being column 1), or a row whose length differs from the first row's.
-    """
-    report = report if report is not None else ReadReport()
-    ids: list[str] = []
-    rows: list[np.ndarray] = []
-    seen: set[str] = set()
-    dimension = 0
-    first_line = 0
-
-    for number, text in _read_lines(path):
-        parts = text.split()
-        if len(parts) < 2:
-            raise MindFormatError(path, number, None, "a WikidataId followed by tab-separated numbers", text)
-        try:
-            # float64 first, so that a value beyond float32's range is caught below without a warning.
-            values = np.array(parts[1:], dtype=np.float64)
-        except ValueError:
-            values = None
-        if values is not None and np.isfinite(values).all() and np.abs(values).max() <= _FLOAT32_MAX:
-            vector = values.astype(np.float32)
-        else:
-            vector = None
-        if vector is None:
-            column = _first_bad_column(parts)
-            raise MindFormatError(
-                path, number, f"column {column}", "a finite number within float32 range", parts[column - 1],
-            )
-
-        if first_line == 0:
-            dimension, first_line = vector.size, number
-        elif vector.size != dimension:
-            raise MindFormatError(
-                path, number, None, f"{dimension} numbers after the id, as on line {first_line}", vector.size,
-            )
-
-        wikidata_id = parts[0]
-        if wikidata_id in seen:
-            report.add("duplicate_entity_vector")
-            continue
-        seen.add(wikidata_id)
-        ids.append(wikidata_id)
-        rows.append(vector)
-
-    vectors = np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
-    logger.info("read %d entity vectors of dimension %d from %s", len(ids), dimension, path)
-    return ids, vectors
-
-
-def _first_bad_column(parts: list[str]) -> int:
-    for column, value in enumerate(parts[1:], start=2):
-        try:
-            number = float(value)
-        except ValueError:
-            return column
-        if not np.isfinite(number) or abs(number) > _FLOAT32_MAX:
-            return column
-    raise AssertionError("no invalid value found in a row that failed to parse")

@@ -63,9 +63,19 @@ def load_model(directory: Path) -> tuple[Recommender, list[str]]:
             raise FileNotFoundError(f"{directory / name} not found: is {directory} a directory written by minirec-train?")
     try:
         config = ModelConfig.load(directory / CONFIG_FILE)
-    except (ValueError, TypeError, KeyError) as error:  # json.JSONDecodeError is a ValueError
+    except (ValueError, TypeError, KeyError, AttributeError) as error:  # json.JSONDecodeError is a ValueError
         raise ValueError(f"{directory / CONFIG_FILE} is damaged ({error}): retrain the model or restore the file") from None
     arrays = _load_arrays(directory / MODEL_FILE)
+    try:
+        model = _build_model(config, arrays)
+        users = [str(u) for u in arrays["user_ids"]]
+    except (ValueError, KeyError, AttributeError, TypeError) as error:
+        raise ValueError(f"{directory / MODEL_FILE} does not match {directory / CONFIG_FILE} ({error!r}): were they "
+                         "written by the same run? Retrain the model or restore both files") from None
+    return model, users
+
+
+def _build_model(config: ModelConfig, arrays: dict[str, np.ndarray]) -> Recommender:
     inputs = NewsInputs(catalog=NewsCatalog.from_arrays(arrays))
     if "text_vectors" in arrays:
         inputs.text_vectors, inputs.has_text = arrays["text_vectors"], arrays["has_text"]
@@ -77,7 +87,7 @@ def load_model(directory: Path) -> tuple[Recommender, list[str]]:
         inputs.entity_ids = [str(e) for e in arrays["entity_ids"]]
     model = Recommender(config, inputs)
     model.load_state_dict({k[len("param:"):]: v for k, v in arrays.items() if k.startswith("param:")})
-    return model, [str(u) for u in arrays["user_ids"]]
+    return model
 
 
 def save_checkpoint(directory: Path, model: Recommender, user_ids: list[str], arrays: dict[str, np.ndarray],

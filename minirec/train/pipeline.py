@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from minirec.data.catalog import NewsCatalog, build_catalog
-from minirec.data.mind import read_behaviors, read_entity_vectors, read_news
+from minirec.data.entity_vectors import read_entity_vectors
+from minirec.data.mind import read_behaviors, read_news
 from minirec.data.report import ReadReport
 from minirec.data.splits import find_splits, split_by_time
 from minirec.eval.baselines import popularity_scores

@@ -132,6 +132,10 @@ class Trainer:
         self.weight_sum, self.weight_count = np.array(info["weight_sum"]), info["weight_count"]
         self.history = [EpochSummary(**h) for h in info["history"]]
         self.training_seconds = info.get("training_seconds", 0.0)
+        trained = self.epoch - 1
+        if trained > self.config.epochs:
+            raise ValueError(f"{folder} has already trained {trained} epochs, more than --epochs {self.config.epochs}: "
+                             f"ask for at least {trained}, or pass --fresh to start again")
         logger.info("resuming from %s: epoch %d, batch %d", folder, self.epoch, self.next_batch)
         return True
 
