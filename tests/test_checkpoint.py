@@ -134,3 +134,9 @@ def test_resume_with_fewer_epochs_rejected(demo_data, tmp_path):
     _trainer(demo_data, tmp_path, epochs=2).fit()
     with pytest.raises(ValueError, match="already trained 2 epochs, more than --epochs 1"):
         _trainer(demo_data, tmp_path, epochs=1).resume()
+
+
+def test_pointer_outside_directory_is_rejected(tmp_path):
+    (tmp_path / checkpoint.LATEST_FILE).write_text(json.dumps({"save": "../../elsewhere/save-3"}))
+    with pytest.raises(ValueError, match="expected a folder save-N"):
+        checkpoint.load_checkpoint(tmp_path)

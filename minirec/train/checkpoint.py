@@ -16,7 +16,7 @@ complete one, never from a model of one save with the optimiser state of another
 from __future__ import annotations
 
 import json
-import os
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -146,6 +146,9 @@ def _latest_save(directory: Path) -> Path | None:
         name = json.loads(pointer.read_text(encoding="utf-8"))["save"]
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise ValueError(f"{pointer} is damaged ({error}): pass --fresh to start the run again") from None
+    # Only a save folder of this directory is accepted, never a path that leads out of it.
+    if not isinstance(name, str) or not re.fullmatch(r"save-[0-9]+", name):
+        raise ValueError(f"{pointer} names {name!r}, expected a folder save-N: pass --fresh to start the run again")
     target = directory / name
     if not (target / STATE_JSON).is_file():
         raise ValueError(f"{pointer} names {target}, which has no {STATE_JSON}: pass --fresh to start the run again")

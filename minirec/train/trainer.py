@@ -207,7 +207,9 @@ class Trainer:
         if self.stopped and self.epoch <= self.config.epochs:
             logger.info("early stopping: validation AUC has not improved since epoch %d", self.stopper.best_epoch)
         else:
-            logger.info("trained all %d epochs; the best was epoch %d", self.config.epochs, self.stopper.best_epoch)
+            epochs = self.config.epochs
+            logger.info("trained all %d epoch%s; the best was epoch %d", epochs, "" if epochs == 1 else "s",
+                        self.stopper.best_epoch)
         if (self.best_dir / checkpoint.MODEL_FILE).exists():
             best, _ = checkpoint.load_model(self.best_dir)
             self.model.load_state_dict(best.state_dict())
